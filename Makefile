@@ -1,0 +1,94 @@
+# podnet: every workflow in one place. `make help` lists the targets.
+
+SHELL := /bin/bash
+# sudo resets PATH; find the Go toolchain where the official installer puts it.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+PKG := github.com/podnet/podnet
+LDFLAGS := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION)
+PLUGINS := $(sort $(dir $(wildcard plugins/main/*/main.go plugins/ipam/*/main.go plugins/meta/*/main.go)))
+BIN_DIR := bin
+TOOLS_BIN := $(CURDIR)/.tools/bin
+CNI_BIN_DIR ?= /opt/cni/bin
+CNI_CONF_DIR ?= /etc/cni/net.d
+CNITOOL_VERSION := v1.3.1
+STATICCHECK_VERSION := 2025.1.1
+# System packages the suite and its tests need: command -> Debian package.
+DEPS := ip:iproute2 bridge:iproute2 iptables:iptables nft:nftables ping:iputils-ping \
+	ethtool:ethtool conntrack:conntrack socat:socat iperf3:iperf3 nsenter:util-linux unshare:util-linux
+TEST_FLAGS ?= -count=1
+export PODNET_BIN_DIR := $(CURDIR)/$(BIN_DIR)
+export PODNET_TOOLS_DIR := $(TOOLS_BIN)
+
+.PHONY: help build deps test test-unit test-privileged test-integration install install-conf \
+	lint release clean demo bench check-root
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: ## build every plugin into bin/ (static, stripped, versioned)
+	@mkdir -p $(BIN_DIR)
+	@for p in $(PLUGINS); do \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN_DIR)/$$(basename $$p) ./$$p || exit 1; \
+	done
+	@echo "built $(words $(PLUGINS)) plugins into $(BIN_DIR)/ (version $(VERSION))"
+
+deps: ## install the system packages and test tools the suite needs (apt-get as root)
+	@missing=""; for d in $(DEPS); do \
+		command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d##*:}"; \
+	done; \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	if [ -n "$${missing// /}" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing:$$missing"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+		else \
+			echo "missing system packages; install them with:"; \
+			echo "  sudo apt-get install -y$$missing"; exit 1; \
+		fi; \
+	fi
+	@test -x $(TOOLS_BIN)/cnitool || { echo "installing cnitool $(CNITOOL_VERSION) into .tools/bin"; \
+		GOBIN=$(TOOLS_BIN) $(GO) install github.com/containernetworking/cni/cnitool@$(CNITOOL_VERSION); }
+
+test: check-root test-unit test-privileged test-integration ## all three tiers (needs root)
+
+check-root:
+	@if [ "$$(id -u)" != 0 ]; then echo "make test needs root for the privileged and integration tiers: sudo make test"; exit 1; fi
+
+test-unit: ## unit tests: no root, fakes and goldens
+	$(GO) test $(TEST_FLAGS) -skip '^TestPrivileged' ./pkg/... ./plugins/...
+
+test-privileged: ## TestPrivileged... tests, each in a fresh network namespace (root)
+	PODNET_REQUIRE_PRIVILEGED=1 $(GO) test $(TEST_FLAGS) -run '^TestPrivileged' ./pkg/... ./plugins/...
+
+test-integration: build ## built binaries through libcni and cnitool (root)
+	PODNET_REQUIRE_PRIVILEGED=1 $(GO) test $(TEST_FLAGS) -timeout 20m ./integration/...
+
+install: build ## copy the plugins to $(DESTDIR)$(CNI_BIN_DIR)
+	install -d $(DESTDIR)$(CNI_BIN_DIR)
+	install -m 0755 $(BIN_DIR)/* $(DESTDIR)$(CNI_BIN_DIR)/
+
+install-conf: ## copy conf/ examples to $(DESTDIR)$(CNI_CONF_DIR), never overwriting
+	install -d $(DESTDIR)$(CNI_CONF_DIR)
+	@for f in conf/*.conflist; do \
+		dst=$(DESTDIR)$(CNI_CONF_DIR)/$$(basename $$f); \
+		if [ -e $$dst ]; then echo "keep existing $$dst"; else install -m 0644 $$f $$dst && echo "installed $$dst"; fi; \
+	done
+
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@test -x $(TOOLS_BIN)/staticcheck || GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(TOOLS_BIN)/staticcheck ./...
+
+release: build ## dist/podnet-linux-amd64-$(VERSION).tgz and its .sha256
+	@mkdir -p dist/stage
+	cp $(BIN_DIR)/* LICENSE README.md dist/stage/
+	tar -C dist/stage -czf dist/podnet-linux-amd64-$(VERSION).tgz --owner=0 --group=0 .
+	cd dist && sha256sum podnet-linux-amd64-$(VERSION).tgz > podnet-linux-amd64-$(VERSION).tgz.sha256
+	rm -rf dist/stage
+	@echo "dist/podnet-linux-amd64-$(VERSION).tgz"
+
+clean: ## remove build outputs
+	rm -rf $(BIN_DIR) dist

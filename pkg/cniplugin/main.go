@@ -1,0 +1,192 @@
+// Package cniplugin turns a plugin's verb functions into a CNI binary.
+//
+// It wraps the upstream skel dispatcher and adds what every podnet plugin
+// shares: a logger configured from the logFile/logLevel keys, errors converted
+// to CNI error JSON with the right code and the full context in the message,
+// each error also written once to stderr in plain words, a cap on the size of
+// stdin, and the checks skel leaves out (a config with no cniVersion).
+package cniplugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/podnet/podnet/pkg/buildinfo"
+)
+
+// MaxConfigSize bounds the network config read from stdin. Real configs are a
+// few KiB; a larger input is refused before anything is parsed.
+const MaxConfigSize = 1 << 20
+
+// Call is one invocation of a verb: the skel arguments plus the command name
+// and a logger that carries plugin, command, container ID, ifname and netns.
+type Call struct {
+	*skel.CmdArgs
+	// Command is ADD, DEL, CHECK, STATUS or GC.
+	Command string
+	// Log never writes to stdout. It discards everything unless the config
+	// sets logFile.
+	Log *slog.Logger
+}
+
+// Funcs are a plugin's verb handlers. A nil handler means the verb has
+// nothing to do and succeeds.
+type Funcs struct {
+	Add, Del, Check, Status, GC func(*Call) error
+}
+
+// Plugin describes one binary.
+type Plugin struct {
+	// Name is the CNI type, e.g. "bridge".
+	Name string
+	// Versions defaults to every version from 0.1.0 to 1.1.0.
+	Versions version.PluginInfo
+	Funcs
+}
+
+// Main runs the plugin with the process's environment and exits: 0 on
+// success, 1 after printing the error JSON on stdout.
+func Main(p Plugin) {
+	os.Exit(run(p, os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(p Plugin, stdin io.Reader, stdout, stderr io.Writer) int {
+	if p.Versions == nil {
+		p.Versions = version.All
+	}
+	if os.Getenv("CNI_COMMAND") != "" && os.Getenv("CNI_COMMAND") != "VERSION" {
+		data, err := io.ReadAll(io.LimitReader(stdin, MaxConfigSize+1))
+		if err != nil {
+			return fail(stdout, stderr, p.Name, Errorf(ErrIOFailure, "read network config from stdin: %w", err))
+		}
+		if len(data) > MaxConfigSize {
+			return fail(stdout, stderr, p.Name, Errorf(ErrIOFailure, "read network config from stdin: larger than %d bytes", MaxConfigSize))
+		}
+		if err := replaceStdin(data); err != nil {
+			return fail(stdout, stderr, p.Name, Errorf(ErrIOFailure, "buffer network config: %w", err))
+		}
+	}
+	funcs := skel.CNIFuncs{
+		Add:    wrap(p.Name, "ADD", p.Add, stderr),
+		Del:    wrap(p.Name, "DEL", p.Del, stderr),
+		Check:  wrap(p.Name, "CHECK", p.Check, stderr),
+		Status: wrap(p.Name, "STATUS", p.Status, stderr),
+		GC:     wrap(p.Name, "GC", p.GC, stderr),
+	}
+	if e := skel.PluginMainFuncsWithError(funcs, p.Versions, buildinfo.About(p.Name)); e != nil {
+		return fail(stdout, stderr, p.Name, e)
+	}
+	return 0
+}
+
+// replaceStdin lets skel read the already-read config from a pipe.
+func replaceStdin(data []byte) error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	go func() {
+		_, _ = io.Copy(w, bytes.NewReader(data))
+		_ = w.Close()
+	}()
+	os.Stdin = r
+	return nil
+}
+
+// fail prints err as CNI error JSON on stdout and in plain words on stderr.
+func fail(stdout, stderr io.Writer, plugin string, err error) int {
+	e := ToCNIError(err)
+	fmt.Fprintf(stderr, "podnet %s: %s %s(CNI error %d)\n", plugin, e.Msg, detailsSuffix(e.Details), e.Code)
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "    ")
+	if encErr := enc.Encode(e); encErr != nil {
+		fmt.Fprintf(stderr, "podnet %s: write error JSON to stdout: %v\n", plugin, encErr)
+	}
+	return 1
+}
+
+func detailsSuffix(d string) string {
+	if d == "" {
+		return ""
+	}
+	return "(" + d + ") "
+}
+
+// wrap adapts a verb handler to skel: it adds the logger, refuses a config
+// without cniVersion, and converts the returned error to a *types.Error.
+func wrap(plugin, command string, fn func(*Call) error, stderr io.Writer) func(*skel.CmdArgs) error {
+	return func(args *skel.CmdArgs) error {
+		attrs := []any{"plugin", plugin, "command", command}
+		if args.ContainerID != "" {
+			attrs = append(attrs, "containerID", args.ContainerID)
+		}
+		if args.IfName != "" {
+			attrs = append(attrs, "ifname", args.IfName)
+		}
+		if args.Netns != "" {
+			attrs = append(attrs, "netns", args.Netns)
+		}
+		log, closer := openLog(args.StdinData, attrs, stderr)
+		defer closer.Close()
+		if err := requireVersion(args.StdinData); err != nil {
+			log.Error(err.Error())
+			return ToCNIError(err)
+		}
+		if fn == nil {
+			log.Debug("nothing to do")
+			return nil
+		}
+		log.Debug("start")
+		if err := fn(&Call{CmdArgs: args, Command: command, Log: log}); err != nil {
+			log.Error(err.Error())
+			return ToCNIError(err)
+		}
+		log.Debug("done")
+		return nil
+	}
+}
+
+// requireVersion refuses a config with no cniVersion. skel would read it as
+// 0.1.0, which hides a typo behind a result format nobody expects.
+func requireVersion(stdin []byte) error {
+	var v struct {
+		CNIVersion *string `json:"cniVersion"`
+	}
+	if err := json.Unmarshal(stdin, &v); err != nil {
+		return Errorf(ErrDecodingFailure, "decode network config: %w", err)
+	}
+	if v.CNIVersion == nil || *v.CNIVersion == "" {
+		return Errorf(ErrIncompatibleCNIVersion, "network config has no cniVersion; set it to one of %v", version.All.SupportedVersions())
+	}
+	return nil
+}
+
+// DecodeConf unmarshals a network config into v, returning a code 6 error
+// that names the config on malformed JSON.
+func DecodeConf(stdin []byte, v any) error {
+	if err := json.Unmarshal(stdin, v); err != nil {
+		return Errorf(ErrDecodingFailure, "decode network config: %w", err)
+	}
+	return nil
+}
+
+// ParsePrevResult decodes conf.RawPrevResult into conf.PrevResult (in the
+// config's cniVersion) and returns it converted to the current result type.
+// It returns nil, nil when there is no prevResult.
+func ParsePrevResult(conf *types.PluginConf) (types.Result, error) {
+	if conf.RawPrevResult == nil {
+		return nil, nil
+	}
+	if err := version.ParsePrevResult(conf); err != nil {
+		return nil, Errorf(ErrDecodingFailure, "decode prevResult: %w", err)
+	}
+	return conf.PrevResult, nil
+}

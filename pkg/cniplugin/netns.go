@@ -1,0 +1,34 @@
+package cniplugin
+
+import (
+	"errors"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+)
+
+// ErrNetNSGone marks an error from WithNetNS whose namespace does not exist.
+// DEL treats it as success: the pod and everything inside it are gone.
+var ErrNetNSGone = errors.New("network namespace does not exist")
+
+// WithNetNS runs fn inside the network namespace at path. A missing path
+// returns an error wrapping ErrNetNSGone; a path that is not a network
+// namespace returns code 4 (invalid CNI_NETNS). Errors from fn pass through.
+func WithNetNS(path string, fn func(ns.NetNS) error) error {
+	if path == "" {
+		return Errorf(ErrInvalidEnvironment, "CNI_NETNS is empty")
+	}
+	netns, err := ns.GetNS(path)
+	if err != nil {
+		var gone ns.NSPathNotExistErr
+		var notNS ns.NSPathNotNSErr
+		switch {
+		case errors.As(err, &gone):
+			return Errorf(ErrInvalidEnvironment, "open CNI_NETNS %q: %w", path, ErrNetNSGone)
+		case errors.As(err, &notNS):
+			return Errorf(ErrInvalidEnvironment, "open CNI_NETNS %q: not a network namespace", path)
+		}
+		return Errorf(ErrInvalidEnvironment, "open CNI_NETNS %q: %w", path, err)
+	}
+	defer netns.Close()
+	return netns.Do(fn)
+}
