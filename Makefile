@@ -51,7 +51,7 @@ deps: ## install the system packages and test tools the suite needs (apt-get as 
 	@test -x $(TOOLS_BIN)/cnitool || { echo "installing cnitool $(CNITOOL_VERSION) into .tools/bin"; \
 		GOBIN=$(TOOLS_BIN) $(GO) install github.com/containernetworking/cni/cnitool@$(CNITOOL_VERSION); }
 
-test: check-root test-unit test-privileged test-integration ## all three tiers (needs root)
+test: check-root deps test-unit test-privileged test-integration ## all three tiers (needs root)
 
 check-root:
 	@if [ "$$(id -u)" != 0 ]; then echo "make test needs root for the privileged and integration tiers: sudo make test"; exit 1; fi
@@ -89,6 +89,9 @@ release: build ## dist/podnet-linux-amd64-$(VERSION).tgz and its .sha256
 	cd dist && sha256sum podnet-linux-amd64-$(VERSION).tgz > podnet-linux-amd64-$(VERSION).tgz.sha256
 	rm -rf dist/stage
 	@echo "dist/podnet-linux-amd64-$(VERSION).tgz"
+
+demo: deps build ## the main job end to end (until the demo program lands: loopback through libcni and cnitool)
+	PODNET_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -v -run 'TestLoopback(Libcni|CNITool)$$' ./integration/
 
 clean: ## remove build outputs
 	rm -rf $(BIN_DIR) dist
