@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"fmt"
 	"os/exec"
@@ -65,7 +66,7 @@ func (ExecRestorer) Save(ctx context.Context, f Family, table string) (string, e
 	out, err := exec.CommandContext(ctx, f.saveTool(), "-t", table).Output()
 	if err != nil {
 		var ee *exec.ExitError
-		if errorsAs(err, &ee) {
+		if errors.As(err, &ee) {
 			return "", fmt.Errorf("%s -t %s: %w: %s", f.saveTool(), table, err, ee.Stderr)
 		}
 		return "", fmt.Errorf("%s -t %s: %w", f.saveTool(), table, err)
