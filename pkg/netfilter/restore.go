@@ -2,8 +2,8 @@ package netfilter
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
