@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"testing"
 )
 
 // Underlay addressing of a Cluster. Documentation prefixes (RFC 5737, RFC
@@ -51,7 +50,7 @@ type ClusterOptions struct {
 // NewCluster creates n nodes on one underlay. Node i has 192.0.2.(10+i)/24 and
 // 2001:db8:ffff::(10+i)/64 on eth0, forwarding on, and default routes via the
 // outside host.
-func NewCluster(t testing.TB, n int, opts ClusterOptions) *Cluster {
+func NewCluster(t TB, n int, opts ClusterOptions) *Cluster {
 	t.Helper()
 	mtu := opts.MTU
 	if mtu == 0 {
@@ -77,7 +76,7 @@ func NewCluster(t testing.TB, n int, opts ClusterOptions) *Cluster {
 // plug connects a namespace to the underlay bridge: port name `port` in the
 // underlay namespace, "eth0" inside, with the given addresses (DAD off so
 // they are usable at once).
-func (c *Cluster) plug(t testing.TB, n *NetNS, port string, mtu int, v4, v6 string) {
+func (c *Cluster) plug(t TB, n *NetNS, port string, mtu int, v4, v6 string) {
 	t.Helper()
 	m := strconv.Itoa(mtu)
 	c.Underlay.MustExec(t, "ip", "link", "add", port, "mtu", m, "type", "veth", "peer", "name", "eth0", "mtu", m, "netns", n.Name)

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
 )
 
 // CNITool runs the upstream cnitool binary the way an operator does by hand:
@@ -23,7 +22,7 @@ type CNITool struct {
 }
 
 // NewCNITool prepares cnitool for node with conflists in netConfDir.
-func NewCNITool(t testing.TB, node *Node, netConfDir string, plugins ...string) *CNITool {
+func NewCNITool(t TB, node *Node, netConfDir string, plugins ...string) *CNITool {
 	t.Helper()
 	return &CNITool{
 		Node:       node,
@@ -55,7 +54,7 @@ func (c *CNITool) Run(env []string, args ...string) (string, error) {
 }
 
 // CachedResults lists cnitool's cached results.
-func (c *CNITool) CachedResults(t testing.TB) []string {
+func (c *CNITool) CachedResults(t TB) []string {
 	t.Helper()
 	return Files(t, filepath.Join(c.cacheDir, "results"))
 }

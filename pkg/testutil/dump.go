@@ -6,13 +6,12 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"testing"
 )
 
 // Links returns `ip -o link` of the namespace, one link a line, with the
 // changing parts (ifindex, MAC, qlen, altnames) dropped, sorted by name:
 // "cni0 bridge UP mtu 1500", "veth1234@if2 veth UP master cni0 mtu 1500".
-func (n *NetNS) Links(t testing.TB) []string {
+func (n *NetNS) Links(t TB) []string {
 	t.Helper()
 	out := n.MustExec(t, "ip", "-o", "-d", "link", "show")
 	var lines []string
@@ -55,7 +54,7 @@ func normLink(l string) string {
 
 // LinkNames returns the names of the namespace's links, sorted, without the
 // "@ifN" peer suffix.
-func (n *NetNS) LinkNames(t testing.TB) []string {
+func (n *NetNS) LinkNames(t TB) []string {
 	t.Helper()
 	var names []string
 	for _, l := range n.Links(t) {
@@ -66,7 +65,7 @@ func (n *NetNS) LinkNames(t testing.TB) []string {
 }
 
 // Addrs returns `ip -o addr` as "dev family addr/len" lines, sorted.
-func (n *NetNS) Addrs(t testing.TB) []string {
+func (n *NetNS) Addrs(t TB) []string {
 	t.Helper()
 	out := n.MustExec(t, "ip", "-o", "addr", "show")
 	var lines []string
@@ -83,21 +82,21 @@ func (n *NetNS) Addrs(t testing.TB) []string {
 
 // Routes returns `ip [-6] route show table all` for family "4" or "6",
 // minus the kernel's local and multicast tables' noise, one route a line.
-func (n *NetNS) Routes(t testing.TB, family string) []string {
+func (n *NetNS) Routes(t TB, family string) []string {
 	t.Helper()
 	out := n.MustExec(t, "ip", "-"+family, "route", "show", "table", "main")
 	return nonEmptyLines(out)
 }
 
 // Neighbors returns `ip neigh show` lines (permanent and learnt).
-func (n *NetNS) Neighbors(t testing.TB) []string {
+func (n *NetNS) Neighbors(t TB) []string {
 	t.Helper()
 	return nonEmptyLines(n.MustExec(t, "ip", "neigh", "show"))
 }
 
 // FDB returns `bridge fdb show` lines for dev, or for every device if dev is
 // empty.
-func (n *NetNS) FDB(t testing.TB, dev string) []string {
+func (n *NetNS) FDB(t TB, dev string) []string {
 	t.Helper()
 	args := []string{"fdb", "show"}
 	if dev != "" {
@@ -108,7 +107,7 @@ func (n *NetNS) FDB(t testing.TB, dev string) []string {
 
 // Sysctl reads a /proc/sys/net key (as "net/ipv4/ip_forward") inside the
 // namespace.
-func (n *NetNS) Sysctl(t testing.TB, key string) string {
+func (n *NetNS) Sysctl(t TB, key string) string {
 	t.Helper()
 	return strings.TrimSpace(n.MustExec(t, "cat", filepath.Join("/proc/sys", key)))
 }
@@ -124,7 +123,7 @@ var (
 // dropped) followed by `nft list ruleset` (counters and handles dropped).
 // Two calls compare equal exactly when no rule, chain, table, set or map
 // differs.
-func (n *NetNS) Netfilter(t testing.TB) string {
+func (n *NetNS) Netfilter(t TB) string {
 	t.Helper()
 	var b strings.Builder
 	for _, save := range []string{"iptables-save", "ip6tables-save"} {
@@ -155,7 +154,7 @@ func (n *NetNS) Netfilter(t testing.TB) string {
 
 // Files lists every regular file under dir as slash paths relative to dir,
 // sorted; a missing dir is an empty list.
-func Files(t testing.TB, dir string) []string {
+func Files(t TB, dir string) []string {
 	t.Helper()
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

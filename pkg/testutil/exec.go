@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
-	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
 )
@@ -18,7 +17,7 @@ type PluginRun struct {
 }
 
 // CNIError decodes stdout as CNI error JSON, failing the test if it is not.
-func (r PluginRun) CNIError(t testing.TB) *types.Error {
+func (r PluginRun) CNIError(t TB) *types.Error {
 	t.Helper()
 	var e types.Error
 	if err := json.Unmarshal([]byte(r.Stdout), &e); err != nil || e.Code == 0 {
@@ -30,7 +29,7 @@ func (r PluginRun) CNIError(t testing.TB) *types.Error {
 // ExecPlugin runs a plugin binary with exactly env (no inherited variables)
 // and stdin, in the given namespace (nil: the test's own), as a runtime
 // would, without libcni in the way. Bad-input tests use it.
-func ExecPlugin(t testing.TB, in *NetNS, path string, env []string, stdin []byte) PluginRun {
+func ExecPlugin(t TB, in *NetNS, path string, env []string, stdin []byte) PluginRun {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(path)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 )
@@ -36,11 +35,15 @@ type NetNS struct {
 
 // NewNetNS creates a named network namespace with lo up and removes it when
 // the test ends. role names it in `ip netns list`, e.g. "node0" or "pod1".
-func NewNetNS(t testing.TB, role string) *NetNS {
+func NewNetNS(t TB, role string) *NetNS {
 	t.Helper()
 	RequireRoot(t)
 	sweepOnce.Do(sweepStale)
-	name := fmt.Sprintf("%s%d-%d-%s", namePrefix, os.Getpid(), nsCounter.Add(1), role)
+	prefix := fmt.Sprintf("%s%d-", namePrefix, os.Getpid())
+	if p, ok := t.(netnsPrefixer); ok {
+		prefix = p.NetNSPrefix()
+	}
+	name := fmt.Sprintf("%s%d-%s", prefix, nsCounter.Add(1), role)
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		t.Fatalf("create netns %q: %v: %s", name, err, out)
 	}
@@ -58,7 +61,7 @@ func NewNetNS(t testing.TB, role string) *NetNS {
 }
 
 // remove closes and deletes the namespace; every link inside goes with it.
-func (n *NetNS) remove(t testing.TB) {
+func (n *NetNS) remove(t TB) {
 	if n.NetNS != nil {
 		_ = n.NetNS.Close()
 	}
@@ -71,7 +74,7 @@ func (n *NetNS) remove(t testing.TB) {
 
 // Delete removes the namespace now, as a runtime does when a pod dies; the
 // later cleanup tolerates its absence.
-func (n *NetNS) Delete(t testing.TB) {
+func (n *NetNS) Delete(t TB) {
 	t.Helper()
 	n.remove(t)
 }
@@ -88,7 +91,7 @@ func (n *NetNS) Exec(name string, args ...string) (string, error) {
 }
 
 // MustExec is Exec that fails the test on error.
-func (n *NetNS) MustExec(t testing.TB, name string, args ...string) string {
+func (n *NetNS) MustExec(t TB, name string, args ...string) string {
 	t.Helper()
 	out, err := n.Exec(name, args...)
 	if err != nil {

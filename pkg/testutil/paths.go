@@ -5,12 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"testing"
 )
 
 // RepoRoot is the directory holding go.mod, found by walking up from the
 // test's working directory.
-func RepoRoot(t testing.TB) string {
+func RepoRoot(t TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -31,7 +30,7 @@ func RepoRoot(t testing.TB) string {
 // BinDir is where the built plugins are: $PODNET_BIN_DIR, else <repo>/bin.
 // It fails the test when a named plugin is missing, with the command that
 // builds it.
-func BinDir(t testing.TB, plugins ...string) string {
+func BinDir(t TB, plugins ...string) string {
 	t.Helper()
 	dir := os.Getenv("PODNET_BIN_DIR")
 	if dir == "" {
@@ -48,7 +47,7 @@ func BinDir(t testing.TB, plugins ...string) string {
 // ToolPath finds a helper tool the tests run: $PODNET_TOOLS_DIR/<name>,
 // <repo>/.tools/bin/<name>, then $PATH. It fails the test with the make
 // target that installs it.
-func ToolPath(t testing.TB, name string) string {
+func ToolPath(t TB, name string) string {
 	t.Helper()
 	candidates := []string{}
 	if d := os.Getenv("PODNET_TOOLS_DIR"); d != "" {

@@ -2,7 +2,6 @@ package testutil
 
 import (
 	"os"
-	"testing"
 )
 
 // InCI reports whether the tests run under CI (CI=true) or were told to treat
@@ -13,7 +12,7 @@ func InCI() bool {
 
 // RequireRoot skips the test unless it runs as root. Under CI it fails
 // instead: a privileged tier that silently skips proves nothing.
-func RequireRoot(t testing.TB) {
+func RequireRoot(t TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -26,7 +25,7 @@ func RequireRoot(t testing.TB) {
 
 // RequireFeature fails (under CI) or skips the test when a kernel or tool
 // feature the suite relies on is missing. err is the probe's result.
-func RequireFeature(t testing.TB, feature string, err error) {
+func RequireFeature(t TB, feature string, err error) {
 	t.Helper()
 	if err == nil {
 		return
@@ -39,7 +38,7 @@ func RequireFeature(t testing.TB, feature string, err error) {
 
 // SkipWithoutOptionalFeature skips the test when an optional kernel feature
 // (bridge VLAN filtering, for one) is missing, even under CI, with the reason.
-func SkipWithoutOptionalFeature(t testing.TB, feature string, err error) {
+func SkipWithoutOptionalFeature(t TB, feature string, err error) {
 	t.Helper()
 	if err != nil {
 		t.Skipf("optional kernel feature %s is not available here: %v", feature, err)

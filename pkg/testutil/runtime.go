@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"testing"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
@@ -21,7 +20,7 @@ type Node struct {
 }
 
 // NewNode creates a node namespace and a private state directory.
-func NewNode(t testing.TB, role string) *Node {
+func NewNode(t TB, role string) *Node {
 	t.Helper()
 	return &Node{NetNS: NewNetNS(t, role), Dir: t.TempDir()}
 }
@@ -35,7 +34,7 @@ type Pod struct {
 
 // NewPod creates a pod namespace. Its container ID is derived from the
 // namespace name, so it is unique per test run.
-func NewPod(t testing.TB, role string) *Pod {
+func NewPod(t TB, role string) *Pod {
 	t.Helper()
 	n := NewNetNS(t, role)
 	sum := sha256.Sum256([]byte(n.Name))
@@ -56,7 +55,7 @@ type Runtime struct {
 
 // NewRuntime builds a runtime for node whose CNI_PATH is the built bin/ dir
 // (BinDir); plugins names the binaries that must be there.
-func NewRuntime(t testing.TB, node *Node, plugins ...string) *Runtime {
+func NewRuntime(t TB, node *Node, plugins ...string) *Runtime {
 	t.Helper()
 	bin := BinDir(t, plugins...)
 	cache := filepath.Join(t.TempDir(), "cni-cache")
@@ -69,7 +68,7 @@ func NewRuntime(t testing.TB, node *Node, plugins ...string) *Runtime {
 }
 
 // ConfList parses a conflist, failing the test on error.
-func ConfList(t testing.TB, conflist string) *libcni.NetworkConfigList {
+func ConfList(t TB, conflist string) *libcni.NetworkConfigList {
 	t.Helper()
 	l, err := libcni.ConfListFromBytes([]byte(conflist))
 	if err != nil {
@@ -154,7 +153,7 @@ func (r *Runtime) GC(ctx context.Context, list *libcni.NetworkConfigList, valid 
 }
 
 // CachedResults lists the files in libcni's result cache, for leak checks.
-func (r *Runtime) CachedResults(t testing.TB) []string {
+func (r *Runtime) CachedResults(t TB) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(r.CacheDir, "results"))
 	if os.IsNotExist(err) {

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -29,7 +28,7 @@ func PingDF(from *NetNS, addr string, payload int) error {
 
 // MustPing fails the test unless addr answers from the namespace. It retries
 // for a few seconds: a fresh bridge port or neighbor entry may need a moment.
-func MustPing(t testing.TB, from *NetNS, addr string) {
+func MustPing(t TB, from *NetNS, addr string) {
 	t.Helper()
 	var err error
 	for i := 0; i < 5; i++ {
@@ -42,7 +41,7 @@ func MustPing(t testing.TB, from *NetNS, addr string) {
 }
 
 // MustNotPing fails the test if addr answers from the namespace.
-func MustNotPing(t testing.TB, from *NetNS, addr string) {
+func MustNotPing(t TB, from *NetNS, addr string) {
 	t.Helper()
 	if err := Ping(from, addr, 2); err == nil {
 		t.Fatalf("ping %s from %s succeeded, want no answer", addr, from.Name)
@@ -76,7 +75,7 @@ func (s *EchoServer) record(peer string) {
 // and addr ("0.0.0.0:8080", "[::]:8080"). The socket is created inside the
 // namespace and serves from ordinary goroutines; it is closed when the test
 // ends.
-func StartEcho(t testing.TB, in *NetNS, proto, addr string) *EchoServer {
+func StartEcho(t TB, in *NetNS, proto, addr string) *EchoServer {
 	t.Helper()
 	s := &EchoServer{}
 	err := in.Do(func() error {
