@@ -20,8 +20,9 @@ TEST_FLAGS ?= -count=1
 export PODNET_BIN_DIR := $(CURDIR)/$(BIN_DIR)
 export PODNET_TOOLS_DIR := $(TOOLS_BIN)
 
+
 .PHONY: help build deps test test-unit test-privileged test-integration install install-conf \
-	lint release clean demo bench check-root
+	lint release clean demo demo-clean bench check-root
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -90,8 +91,13 @@ release: build ## dist/podnet-linux-amd64-$(VERSION).tgz and its .sha256
 	rm -rf dist/stage
 	@echo "dist/podnet-linux-amd64-$(VERSION).tgz"
 
-demo: deps build ## the main job end to end (until the demo program lands: loopback through libcni and cnitool)
-	PODNET_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -v -run 'TestLoopback(Libcni|CNITool)$$' ./integration/
+demo: deps build ## a three-node pod network through libcni, checked and torn down (DEMO_ARGS=--keep to explore)
+	@$(GO) build -o $(BIN_DIR)/.podnet-demo ./integration/cmd/podnet-demo
+	PODNET_BIN_DIR=$(CURDIR)/$(BIN_DIR) $(BIN_DIR)/.podnet-demo $(DEMO_ARGS)
+
+demo-clean: ## remove a cluster left by `make demo DEMO_ARGS=--keep`
+	@for n in $$(ip netns list | awk '/^podnet-demo-/{print $$1}'); do ip netns del $$n && echo "deleted netns $$n"; done
+	rm -rf /tmp/podnet-demo
 
 clean: ## remove build outputs
 	rm -rf $(BIN_DIR) dist
