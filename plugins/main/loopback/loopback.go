@@ -81,3 +81,16 @@ func cmdCheck(c *cniplugin.Call) error {
 	}
 	return checkLoopback(c.Netns)
 }
+
+// cmdStatus reports ready: loopback needs nothing from the node. It still
+// parses the config, so a broken one is reported.
+func cmdStatus(c *cniplugin.Call) error {
+	_, _, err := parseConf(c.StdinData)
+	return err
+}
+
+// cmdGC has nothing to collect: loopback keeps no state outside the pod.
+func cmdGC(c *cniplugin.Call) error {
+	_, _, err := parseConf(c.StdinData)
+	return err
+}

@@ -6,6 +6,6 @@ import "github.com/podnet/podnet/pkg/cniplugin"
 func main() {
 	cniplugin.Main(cniplugin.Plugin{
 		Name:  "loopback",
-		Funcs: cniplugin.Funcs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck},
+		Funcs: cniplugin.Funcs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, Status: cmdStatus, GC: cmdGC},
 	})
 }
