@@ -1,0 +1,66 @@
+package hostlocal
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// createTemp creates a new 0600 file in dir with a random name starting
+// with prefix, writes data, and optionally fsyncs it. The caller removes or
+// renames it.
+func createTemp(dir, prefix string, data []byte, sync bool) (string, error) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return "", fmt.Errorf("random temp name: %w", err)
+	}
+	path := filepath.Join(dir, prefix+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// writeFileAtomic replaces path with data through a temp file in tmpDir
+// (same filesystem) and rename, so a reader sees the old or the new content,
+// never a torn one.
+func writeFileAtomic(tmpDir, path string, data []byte, sync bool) error {
+	tmp, err := createTemp(tmpDir, "w-", data, sync)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory so the entries created in it survive a power
+// loss.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
