@@ -149,7 +149,7 @@ func parseRangeSets(w *wireConf) ([]RangeSet, error) {
 		for i, ws := range src.sets {
 			field := fmt.Sprintf("%s[%d]", src.field, i)
 			if src.field == "ipam" {
-				field = "ipam.subnet"
+				field = "ipam"
 			}
 			set, err := parseRangeSet(field, ws)
 			if err != nil {
@@ -191,12 +191,15 @@ func parseRangeSet(field string, ws []wireRange) (RangeSet, error) {
 	set := make(RangeSet, len(ws))
 	for i, wr := range ws {
 		f := field
-		if field != "ipam.subnet" {
+		if field != "ipam" {
 			f = fmt.Sprintf("%s[%d]", field, i)
 		}
 		r, err := parseRange(f, wr)
 		if err != nil {
 			return nil, err
+		}
+		if err := r.Canonicalize(); err != nil {
+			return nil, cniplugin.ConfigErrorf("%s: %w", f, err)
 		}
 		set[i] = r
 	}
