@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// seqScenario adds N pods one by one, then deletes them one by one (last
+// added first, so pod k is always added and deleted with k pods present).
+// backend "" is bridge-only: no masquerade, no portmap.
+func seqScenario(name, backend string, portmap bool) scenario {
+	needs := []string{"bridge", "host-local", "loopback"}
+	if portmap {
+		needs = append(needs, "portmap")
+	}
+	return scenario{
+		name:  name,
+		needs: needs,
+		describe: func(o Options) string {
+			if !portmap {
+				return fmt.Sprintf("bridge + host-local, no ipMasq, %d pods added one by one, then deleted", o.Pods)
+			}
+			return fmt.Sprintf("bridge (ipMasq) + host-local + portmap (1 mapping/pod), backend %s, %d pods added one by one, then deleted", backend, o.Pods)
+		},
+		run: func(ctx context.Context, e *env, res *Result) error {
+			return runSeq(ctx, e, res, name, backend, portmap)
+		},
+	}
+}
+
+// portMapping is the capability arg containerd sends for one container port.
+func portMapping(i int) map[string]any {
+	return map[string]any{"portMappings": []map[string]any{{
+		"hostPort": 20000 + i, "containerPort": 80, "protocol": "tcp", "hostIP": "",
+	}}}
+}
+
+// seqTimes are one set's per-pod durations, indexed by pod position - 1.
+type seqTimes struct {
+	add, addLo, del, delLo []time.Duration
+}
+
+func runSeq(ctx context.Context, e *env, res *Result, name, backend string, portmap bool) error {
+	net := BridgeNet{Name: "pnb-" + sanitize(name), Bridge: "pnbr0", Subnet: "10.88.0.0/16", Backend: backend, PortMap: portmap}
+	p, err := newPair(e, "seq", func(n *Node) ([]byte, error) {
+		b := net
+		b.DataDir = n.DataDir
+		return b.ConfList()
+	})
+	if err != nil {
+		return err
+	}
+	defer p.close(context.Background())
+	caps := func(i int) map[string]any {
+		if portmap {
+			return portMapping(i)
+		}
+		return nil
+	}
+	lines := [2][]int{}
+	for i := range p.nodes {
+		l, err := p.netfilterLines(i)
+		if err != nil {
+			return err
+		}
+		lines[i] = append(lines[i], l)
+	}
+	if err := p.warmUp(ctx, caps(0)); err != nil {
+		return err
+	}
+	levels := lineLevels(e.opts.Pods)
+	for i := range p.nodes {
+		l, err := p.netfilterLines(i)
+		if err != nil {
+			return err
+		}
+		lines[i] = append(lines[i], l)
+	}
+	var times [2]seqTimes
+	pods := [2][]*Pod{}
+	for k := 1; k <= e.opts.Pods; k++ {
+		if err := stopped(ctx); err != nil {
+			return err
+		}
+		for _, n := range e.order(k, p.nodes) {
+			i := p.index(n)
+			pod, err := p.newPod(i, k, caps(k))
+			if err != nil {
+				return err
+			}
+			main, lo, err := p.add(ctx, i, pod)
+			if err != nil {
+				return err
+			}
+			pods[i] = append(pods[i], pod)
+			times[i].add = append(times[i].add, main)
+			times[i].addLo = append(times[i].addLo, lo)
+		}
+		if k%50 == 0 {
+			e.logf("%s: %d/%d pods added", name, k, e.opts.Pods)
+		}
+		if contains(levels, k) {
+			for i := range p.nodes {
+				l, err := p.netfilterLines(i)
+				if err != nil {
+					return err
+				}
+				lines[i] = append(lines[i], l)
+			}
+		}
+	}
+	for i := range times {
+		times[i].del = make([]time.Duration, e.opts.Pods)
+		times[i].delLo = make([]time.Duration, e.opts.Pods)
+	}
+	for k := e.opts.Pods; k >= 1; k-- {
+		if err := stopped(ctx); err != nil {
+			return err
+		}
+		for _, n := range e.order(k, p.nodes) {
+			i := p.index(n)
+			main, lo, err := p.del(ctx, i, pods[i][k-1])
+			if err != nil {
+				return err
+			}
+			times[i].del[k-1], times[i].delLo[k-1] = main, lo
+		}
+	}
+	if err := p.checkLeaks(res); err != nil {
+		return err
+	}
+	res.Tables = seqTables(e.opts.Pods, times, portmap, levels, lines)
+	return nil
+}
+
+// index returns the position of n in the pair.
+func (p *pair) index(n *Node) int {
+	if p.nodes[0] == n {
+		return 0
+	}
+	return 1
+}
+
+// lineLevels are the pod counts at which the netfilter lines are counted:
+// 100 and 250 when reached, and the last pod.
+func lineLevels(pods int) []int {
+	var out []int
+	for _, l := range []int{100, 250} {
+		if pods >= l {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 || out[len(out)-1] != pods {
+		out = append(out, pods)
+	}
+	return out
+}
+
+// seqTables renders per-op latency by pod bucket, the loopback network's
+// latency, and the netfilter line counts.
+func seqTables(pods int, t [2]seqTimes, portmap bool, levels []int, lines [2][]int) []Table {
+	lat := Table{Title: "latency per pod of the main network, by pod position", Unit: "ms", Columns: [2]string{"ours", "reference"}}
+	for _, op := range []struct {
+		name string
+		get  func(seqTimes) []time.Duration
+	}{{"ADD", func(s seqTimes) []time.Duration { return s.add }}, {"DEL", func(s seqTimes) []time.Duration { return s.del }}} {
+		o, r := ms(op.get(t[0])), ms(op.get(t[1]))
+		for _, b := range Buckets(pods) {
+			lat.Rows = append(lat.Rows, newRow(op.name+" pods "+b.String(), Summarize(b.Slice(o)), Summarize(b.Slice(r))))
+		}
+		lat.Rows = append(lat.Rows, newRow(op.name+" all", Summarize(o), Summarize(r)))
+	}
+	lo := Table{Title: "loopback network (containerd's cni-loopback) per pod", Unit: "ms", Columns: [2]string{"ours", "reference"}}
+	lo.Rows = append(lo.Rows,
+		newRow("ADD lo", Summarize(ms(t[0].addLo)), Summarize(ms(t[1].addLo))),
+		newRow("DEL lo", Summarize(ms(t[0].delLo)), Summarize(ms(t[1].delLo))))
+	nf := Table{Title: "netfilter lines in the node", Unit: "lines", Columns: [2]string{"ours", "reference"}}
+	labels := []string{"empty node", "0 pods (after 1 ADD+DEL)"}
+	for _, l := range levels {
+		labels = append(labels, fmt.Sprintf("%d pods", l))
+	}
+	for j, label := range labels {
+		if j < len(lines[0]) && j < len(lines[1]) {
+			nf.Rows = append(nf.Rows, newRow(label, Value(float64(lines[0][j])), Value(float64(lines[1][j]))))
+		}
+	}
+	return []Table{lat, lo, nf}
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// sanitize turns a scenario name into a network-name-safe word.
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
