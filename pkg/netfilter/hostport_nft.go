@@ -1,0 +1,321 @@
+package netfilter
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/knftables"
+)
+
+// hpNFT is the nftables access the host-port code needs: transactions on
+// the podnet-hostport table and one snapshot read of it. The kernel one
+// runs `nft -f -` and reads over netlink; hpNFTFake wraps knftables.Fake.
+type hpNFT interface {
+	// NewTransaction returns an empty transaction on the table.
+	NewTransaction() *knftables.Transaction
+	// Run applies tx atomically.
+	Run(ctx context.Context, tx *knftables.Transaction) error
+	// Read returns the table's state. An absent table, or a kernel without
+	// nftables, is Exists=false and no error.
+	Read(ctx context.Context) (*hpNFTState, error)
+}
+
+// hpNFTables is HostPorts on nftables.
+type hpNFTables struct {
+	nft      hpNFT
+	sysctl   hpSysctl
+	lockPath string
+	log      *slog.Logger
+}
+
+// EnsureHostPorts is part of HostPorts. It costs one netlink read and one
+// nft transaction, whatever the number of pods on the node.
+func (h *hpNFTables) EnsureHostPorts(ctx context.Context, spec HostPortSpec) error {
+	if len(spec.Mappings) == 0 {
+		return nil
+	}
+	unlock, err := hpLock(h.lockPath, false)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return hpRetry(ctx, func() error { return h.ensureOnce(ctx, &spec) })
+}
+
+func (h *hpNFTables) ensureOnce(ctx context.Context, spec *HostPortSpec) error {
+	st, err := h.nft.Read(ctx)
+	if err != nil {
+		return err
+	}
+	localnet, err := hpNeedLocalnet(h.sysctl, spec)
+	if err != nil {
+		return err
+	}
+	tx := h.nft.NewTransaction()
+	takeovers := hpPlanNFTEnsure(tx, st, spec, localnet)
+	if err := h.nft.Run(ctx, tx); err != nil {
+		return fmt.Errorf("add host ports of %s to table inet %s: %w", spec.Owner.Tag(), hpNFTTable, err)
+	}
+	for _, t := range takeovers {
+		h.log.Warn("took over host port from another pod", "mapping", t.mapping, "previousOwner", t.from)
+	}
+	if localnet != "" {
+		return h.sysctl.SetRouteLocalnet(localnet, true)
+	}
+	return nil
+}
+
+// hpTakeover records a host port that moved from one owner to another.
+type hpTakeover struct{ mapping, from string }
+
+// hpPlanNFTEnsure fills tx with what makes the table carry spec: missing
+// or altered scaffolding, removal of the owner's stale elements and of
+// other owners' elements on the same keys, then the owner's elements.
+// localnet, when set, is an interface to add to the martian-drop set.
+func hpPlanNFTEnsure(tx *knftables.Transaction, st *hpNFTState, spec *HostPortSpec, localnet string) []hpTakeover {
+	tx.Add(&knftables.Table{})
+	for _, o := range hpNFTContainers() {
+		if !st.hasContainer(o) {
+			tx.Add(o)
+		}
+	}
+	planned, condChains := hpNFTElements(spec)
+	for _, c := range append(condChains, hpNFTFixedChains()...) {
+		hpEnsureChain(tx, st, &c)
+	}
+	tag := spec.Owner.Tag()
+	want := map[string]*knftables.Element{}
+	for _, p := range planned {
+		want[hpElemID(p.el)] = p.el
+	}
+	replaced := map[string]bool{}
+	for _, e := range st.ownedBy(func(t string) bool { return t == tag }) {
+		if p := want[hpElemID(e)]; p == nil || hpElemValue(p) != hpElemValue(e) {
+			tx.Delete(hpElemRef(e))
+			replaced[hpElemID(e)] = true
+		}
+	}
+	var takeovers []hpTakeover
+	for _, p := range planned {
+		cur := st.find(p.el)
+		switch {
+		case cur == nil || replaced[hpElemID(p.el)]:
+		case hpElemOwner(cur) == tag:
+			continue // already in place
+		default:
+			tx.Delete(hpElemRef(cur))
+			if p.el.Map != "" && strings.HasPrefix(p.el.Map, "dnat") {
+				takeovers = append(takeovers, hpTakeover{mapping: p.m.String(), from: hpElemOwner(cur)})
+			}
+		}
+		tx.Add(p.el)
+	}
+	if localnet != "" {
+		e := &knftables.Element{Set: hpSetLocalnet, Key: []string{strconv.Quote(localnet)}, Comment: knftables.PtrTo(hpLocalnetNote)}
+		if st.find(e) == nil {
+			tx.Add(e)
+		}
+	}
+	return takeovers
+}
+
+// hpEnsureChain (re)writes a chain unless it already has exactly its rules.
+func hpEnsureChain(tx *knftables.Transaction, st *hpNFTState, c *hpNFTChain) {
+	if st.chainMatches(c) {
+		return
+	}
+	ch := c.chain
+	tx.Add(&ch)
+	tx.Flush(&knftables.Chain{Name: ch.Name})
+	for _, r := range c.rules {
+		tx.Add(&knftables.Rule{Chain: ch.Name, Rule: r.rule, Comment: knftables.PtrTo(r.comment)})
+	}
+}
+
+// hpElemRef is the element reduced to what deleting it needs.
+func hpElemRef(e *knftables.Element) *knftables.Element {
+	return &knftables.Element{Set: e.Set, Map: e.Map, Key: e.Key}
+}
+
+// CheckHostPorts is part of HostPorts.
+func (h *hpNFTables) CheckHostPorts(ctx context.Context, spec HostPortSpec) error {
+	if len(spec.Mappings) == 0 {
+		return nil
+	}
+	st, err := h.nft.Read(ctx)
+	if err != nil {
+		return err
+	}
+	if !st.Exists {
+		return fmt.Errorf("check host ports of %s: table inet %s does not exist", spec.Owner.Tag(), hpNFTTable)
+	}
+	planned, condChains := hpNFTElements(&spec)
+	for _, c := range append(condChains, hpNFTFixedChains()...) {
+		if !st.chainMatches(&c) {
+			return fmt.Errorf("check host ports of %s: chain inet %s %s is missing or altered: rules %q, want %q",
+				spec.Owner.Tag(), hpNFTTable, c.chain.Name, st.Rules[c.chain.Name], c.comments())
+		}
+	}
+	tag := spec.Owner.Tag()
+	for _, p := range planned {
+		cur := st.find(p.el)
+		what := fmt.Sprintf("check host port %s of %s: %s element %s", p.m, tag, p.el.Set+p.el.Map, strings.Join(p.el.Key, " . "))
+		switch {
+		case cur == nil:
+			return fmt.Errorf("%s is missing", what)
+		case hpElemOwner(cur) != tag:
+			return fmt.Errorf("%s belongs to %q", what, hpElemOwner(cur))
+		case hpElemValue(cur) != hpElemValue(p.el):
+			return fmt.Errorf("%s points at %s, want %s", what, hpElemValue(cur), hpElemValue(p.el))
+		}
+	}
+	return nil
+}
+
+// DeleteHostPorts is part of HostPorts: one read, and one transaction only
+// when the owner has elements.
+func (h *hpNFTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) ([]HostPort, error) {
+	unlock, err := hpLock(h.lockPath, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	tag := owner.Tag()
+	var removed []HostPort
+	err = hpRetry(ctx, func() error {
+		st, err := h.nft.Read(ctx)
+		if err != nil {
+			return err
+		}
+		els := st.ownedBy(func(t string) bool { return t == tag })
+		if len(els) == 0 {
+			return nil
+		}
+		tx := h.nft.NewTransaction()
+		for _, e := range els {
+			tx.Delete(hpElemRef(e))
+		}
+		if err := h.nft.Run(ctx, tx); err != nil {
+			return fmt.Errorf("delete host ports of %s from table inet %s: %w", tag, hpNFTTable, err)
+		}
+		removed = hpNFTMappings(els)
+		return nil
+	})
+	return removed, err
+}
+
+// GCHostPorts is part of HostPorts: one read and at most one transaction.
+func (h *hpNFTables) GCHostPorts(ctx context.Context, network string, valid []HostPortOwner) ([]HostPort, error) {
+	unlock, err := hpLock(h.lockPath, true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st, err := h.nft.Read(ctx)
+	if err != nil || !st.Exists {
+		return nil, err
+	}
+	keep := map[string]bool{}
+	for _, o := range valid {
+		keep[o.Tag()] = true
+	}
+	stale := st.ownedBy(func(t string) bool { return hpTagOfNetwork(t, network) && !keep[t] })
+	tx := h.nft.NewTransaction()
+	if hpNFTLeft(st, stale) == 0 {
+		if err := hpResetLocalnet(h.sysctl, st.Elements[hpSetLocalnet], h.log); err != nil {
+			return nil, err
+		}
+		tx.Delete(&knftables.Table{})
+	} else {
+		for _, e := range stale {
+			tx.Delete(hpElemRef(e))
+		}
+		hpPlanUnusedCondChains(tx, st, stale)
+	}
+	if tx.NumOperations() == 0 {
+		return nil, nil
+	}
+	if err := h.nft.Run(ctx, tx); err != nil {
+		return nil, fmt.Errorf("garbage-collect host ports of network %q in table inet %s: %w", network, hpNFTTable, err)
+	}
+	return hpNFTMappings(stale), nil
+}
+
+// hpNFTLeft counts the mapping elements that remain once gone are deleted.
+func hpNFTLeft(st *hpNFTState, gone []*knftables.Element) int {
+	del := map[string]bool{}
+	for _, e := range gone {
+		del[hpElemID(e)] = true
+	}
+	n := 0
+	for name, els := range st.Elements {
+		if name == hpSetLocalnet {
+			continue
+		}
+		for _, e := range els {
+			if !del[hpElemID(e)] {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// hpPlanUnusedCondChains deletes condition chains no remaining element
+// jumps to.
+func hpPlanUnusedCondChains(tx *knftables.Transaction, st *hpNFTState, gone []*knftables.Element) {
+	del := map[string]bool{}
+	for _, e := range gone {
+		del[hpElemID(e)] = true
+	}
+	used := map[string]bool{}
+	for name, els := range st.Elements {
+		if !strings.HasPrefix(name, "cond") {
+			continue
+		}
+		for _, e := range els {
+			if !del[hpElemID(e)] {
+				used[strings.TrimPrefix(hpElemValue(e), "goto ")] = true
+			}
+		}
+	}
+	for _, name := range hpSortedKeys(st.Rules) {
+		if (strings.HasPrefix(name, hpCondPrefix4) || strings.HasPrefix(name, hpCondPrefix6)) && !used[name] {
+			tx.Flush(&knftables.Chain{Name: name})
+			tx.Delete(&knftables.Chain{Name: name})
+		}
+	}
+}
+
+// hpNFTMappings turns DNAT map elements back into mappings (for conntrack
+// cleanup); other elements are skipped.
+func hpNFTMappings(els []*knftables.Element) []HostPort {
+	var out []HostPort
+	for _, e := range els {
+		if !strings.HasPrefix(e.Map, "dnat") || len(e.Value) != 2 {
+			continue
+		}
+		k := e.Key
+		var m HostPort
+		if len(k) == 3 {
+			m.HostIP, _ = netip.ParseAddr(k[0])
+			k = k[1:]
+		}
+		if len(k) != 2 {
+			continue
+		}
+		hp, err1 := strconv.ParseUint(k[1], 10, 16)
+		pp, err2 := strconv.ParseUint(e.Value[1], 10, 16)
+		ip, err3 := netip.ParseAddr(e.Value[0])
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		m.Protocol, m.HostPort, m.PodIP, m.PodPort = k[0], uint16(hp), ip, uint16(pp)
+		out = append(out, m)
+	}
+	return out
+}

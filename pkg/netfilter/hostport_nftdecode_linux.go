@@ -1,0 +1,226 @@
+package netfilter
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	gnft "github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"sigs.k8s.io/knftables"
+)
+
+// hpField is one component of a set key or map value, as the kernel
+// stores it in a concatenation (each field padded to 4 bytes).
+type hpField int
+
+const (
+	hpAddr4 hpField = iota
+	hpAddr6
+	hpProto
+	hpPort
+	hpIfname
+)
+
+func (f hpField) size() int {
+	switch f {
+	case hpAddr4:
+		return 4
+	case hpAddr6, hpIfname:
+		return 16
+	case hpProto:
+		return 1
+	}
+	return 2
+}
+
+// hpLayout is the key and value layout of one of our sets or maps.
+type hpLayout struct {
+	key, value []hpField
+	verdict    bool
+	interval   bool
+}
+
+// hpLayoutOf returns the layout of a set or map by name, false for a name
+// that is not ours.
+func hpLayoutOf(name string) (hpLayout, bool) {
+	if name == hpSetLocalnet {
+		return hpLayout{key: []hpField{hpIfname}}, true
+	}
+	for _, v6 := range []bool{false, true} {
+		f := hpFamily(v6)
+		a := hpAddr4
+		if v6 {
+			a = hpAddr6
+		}
+		switch name {
+		case f.dnatMap(false):
+			return hpLayout{key: []hpField{a, hpProto, hpPort}, value: []hpField{a, hpPort}}, true
+		case f.dnatMap(true):
+			return hpLayout{key: []hpField{hpProto, hpPort}, value: []hpField{a, hpPort}}, true
+		case f.condMap(false):
+			return hpLayout{key: []hpField{a, hpProto, hpPort}, verdict: true}, true
+		case f.condMap(true):
+			return hpLayout{key: []hpField{hpProto, hpPort}, verdict: true}, true
+		case f.masqSet():
+			return hpLayout{key: []hpField{a, hpProto, hpPort, a}, interval: true}, true
+		}
+	}
+	return hpLayout{}, false
+}
+
+// hpDecodeElement renders a kernel element the way knftables writes it
+// ("10.1.0.5", "tcp", "80", a prefix "127.0.0.0/8" for an interval,
+// `"cni0"` for an interface name, "goto chain" for a verdict), so that
+// planned and read elements compare as strings. Elements of sets that are
+// not ours, and interval end markers, give nil.
+func hpDecodeElement(s *gnft.Set, e gnft.SetElement) (*knftables.Element, error) {
+	l, ok := hpLayoutOf(s.Name)
+	if !ok || e.IntervalEnd {
+		return nil, nil
+	}
+	key, err := hpDecodeFields(l.key, e.Key)
+	if err != nil {
+		return nil, fmt.Errorf("key %x: %w", e.Key, err)
+	}
+	if l.interval {
+		if key, err = hpIntervalKey(l.key, key, e.KeyEnd); err != nil {
+			return nil, fmt.Errorf("key %x-%x: %w", e.Key, e.KeyEnd, err)
+		}
+	}
+	out := &knftables.Element{Key: key}
+	if e.Comment != "" {
+		out.Comment = knftables.PtrTo(e.Comment)
+	}
+	switch {
+	case s.IsMap && l.verdict:
+		out.Map = s.Name
+		out.Value = []string{hpVerdict(e.VerdictData)}
+	case s.IsMap:
+		out.Map = s.Name
+		if out.Value, err = hpDecodeFields(l.value, e.Val); err != nil {
+			return nil, fmt.Errorf("value %x: %w", e.Val, err)
+		}
+	default:
+		out.Set = s.Name
+	}
+	return out, nil
+}
+
+// hpDecodeFields splits a concatenation into its fields.
+func hpDecodeFields(fields []hpField, b []byte) ([]string, error) {
+	var out []string
+	for _, f := range fields {
+		n := f.size()
+		if len(b) < n {
+			return nil, fmt.Errorf("short data for field %d", f)
+		}
+		out = append(out, hpFieldString(f, b[:n]))
+		if len(fields) > 1 {
+			n = (n + 3) &^ 3
+		}
+		if n > len(b) {
+			n = len(b)
+		}
+		b = b[n:]
+	}
+	return out, nil
+}
+
+func hpFieldString(f hpField, b []byte) string {
+	switch f {
+	case hpAddr4, hpAddr6:
+		a, _ := netip.AddrFromSlice(b)
+		return a.String()
+	case hpProto:
+		switch b[0] {
+		case 6:
+			return "tcp"
+		case 17:
+			return "udp"
+		case 132:
+			return "sctp"
+		}
+		return strconv.Itoa(int(b[0]))
+	case hpIfname:
+		return strconv.Quote(string(bytes.TrimRight(b, "\x00")))
+	}
+	return strconv.Itoa(int(binary.BigEndian.Uint16(b)))
+}
+
+// hpIntervalKey folds the end of a range element into its last field,
+// which must then be a prefix ("127.0.0.0/8"), or a single address when
+// start and end are equal. The other fields are single values.
+func hpIntervalKey(fields []hpField, start []string, endBytes []byte) ([]string, error) {
+	end, err := hpDecodeFields(fields, endBytes)
+	if err != nil {
+		return nil, err
+	}
+	last := len(fields) - 1
+	if strings.Join(start[:last], ".") != strings.Join(end[:last], ".") {
+		return nil, fmt.Errorf("range on a field other than the last")
+	}
+	from, err1 := netip.ParseAddr(start[last])
+	to, err2 := netip.ParseAddr(end[last])
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("range of non-addresses")
+	}
+	p, ok := hpRangePrefix(from, to)
+	if !ok {
+		return nil, fmt.Errorf("range %s-%s is not a prefix", from, to)
+	}
+	key := append([]string{}, start...)
+	if p.IsSingleIP() {
+		key[last] = p.Addr().String()
+	} else {
+		key[last] = p.String()
+	}
+	return key, nil
+}
+
+// hpRangePrefix returns the prefix covering exactly from..to.
+func hpRangePrefix(from, to netip.Addr) (netip.Prefix, bool) {
+	for bits := from.BitLen(); bits >= 0; bits-- {
+		p := netip.PrefixFrom(from, bits).Masked()
+		if p.Addr() != from {
+			break
+		}
+		if hpLastAddr(p) == to {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+// hpLastAddr is the highest address of p.
+func hpLastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// hpVerdict renders a verdict map value as knftables does.
+func hpVerdict(v *expr.Verdict) string {
+	if v == nil {
+		return ""
+	}
+	switch v.Kind {
+	case expr.VerdictGoto:
+		return "goto " + v.Chain
+	case expr.VerdictJump:
+		return "jump " + v.Chain
+	case expr.VerdictAccept:
+		return "accept"
+	case expr.VerdictDrop:
+		return "drop"
+	case expr.VerdictReturn:
+		return "return"
+	}
+	return fmt.Sprintf("verdict %d", v.Kind)
+}
