@@ -11,22 +11,13 @@ import (
 	"github.com/podnet/podnet/pkg/testutil"
 )
 
-// handPod is a pod wired by hand to its node (veth, gateway .1 on the node
-// side, address .2 in the pod), standing in for bridge + host-local so the
+// handPod is a pod wired by hand to its node (gateway .1 on the node side,
+// address .2 in the pod), standing in for bridge + host-local so the
 // overlay's own programming can be tested alone.
 func handPod(t *testing.T, node *testutil.ClusterNode, subnet netip.Prefix, mtu int) *testutil.Pod {
 	t.Helper()
-	pod := testutil.NewPod(t, fmt.Sprintf("pod%d", node.Index))
 	host := fmt.Sprintf("vp%d-%d", node.Index, subnet.Addr().As4()[1])
-	gw, addr := subnet.Addr().Next(), subnet.Addr().Next().Next()
-	m := fmt.Sprint(mtu)
-	node.MustExec(t, "ip", "link", "add", host, "mtu", m, "type", "veth", "peer", "name", "eth0", "mtu", m, "netns", pod.Name)
-	node.MustExec(t, "ip", "addr", "add", fmt.Sprintf("%s/%d", gw, subnet.Bits()), "dev", host)
-	node.MustExec(t, "ip", "link", "set", host, "up")
-	pod.MustExec(t, "ip", "addr", "add", fmt.Sprintf("%s/%d", addr, subnet.Bits()), "dev", "eth0")
-	pod.MustExec(t, "ip", "link", "set", "eth0", "up")
-	pod.MustExec(t, "ip", "route", "add", "default", "via", gw.String())
-	return pod
+	return testutil.HandPod(t, node.NetNS, fmt.Sprintf("pod%d", node.Index), host, subnet, mtu)
 }
 
 // clusterConfig is node i's config of an overlay: subnet <prefix>.i.0/24.
