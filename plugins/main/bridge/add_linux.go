@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/podnet/podnet/pkg/cniplugin"
+)
+
+// attachment holds what ADD built so far, for the result and for undo.
+type attachment struct {
+	bridge, host, pod, vlanGW netlink.Link
+}
+
+// ipamOutcome is the IPAM ADD that runs while the links are built.
+type ipamOutcome struct {
+	res *current.Result
+	err error
+}
+
+// addAttachment performs ADD: the links are built while IPAM allocates
+// (the exec of the IPAM plugin dominates the cost, so the two overlap),
+// then addresses, routes, gateway, masquerade. On any failure it undoes
+// what it did: the veth pair and the IPAM allocation.
+func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps) (_ *current.Result, err error) {
+	ipam := d.ipam(conf, c.StdinData)
+	pod, err := openNetNS(c.Netns)
+	if err != nil {
+		return nil, err
+	}
+	defer pod.Close()
+	lp := planLinks(conf, c.ContainerID, c.IfName)
+	br, err := ensureBridge(lp, c.Log)
+	if err != nil {
+		return nil, err
+	}
+
+	ipamCh := make(chan ipamOutcome, 1)
+	go func() {
+		res, err := ipam.Add(ctx)
+		ipamCh <- ipamOutcome{res, err}
+	}()
+	att, linkErr := setupVethPair(lp, br, pod, c.Log)
+	out := <-ipamCh
+	defer func() {
+		if err != nil {
+			undoAdd(ctx, att, out, ipam, c.Log)
+		}
+	}()
+	if linkErr != nil {
+		return nil, linkErr
+	}
+	if out.err != nil {
+		return nil, out.err
+	}
+	var ap *addrPlan
+	if conf.l3() {
+		if ap, err = planAddrs(conf, out.res); err != nil {
+			return nil, err
+		}
+	}
+	if att.pod, err = setupPod(pod, lp, ap); err != nil {
+		return nil, err
+	}
+	if ap != nil {
+		if err = setupNode(ctx, conf, lp, att, ap, d, c.Log); err != nil {
+			return nil, err
+		}
+	}
+	if lp.PodUp {
+		if err = waitPortUp(att.host); err != nil {
+			return nil, err
+		}
+	}
+	return attachmentResult(att, c.Netns, ap)
+}
+
+// setupVethPair creates the veth pair and makes its host end a port of
+// br. The returned attachment holds what exists even on error, for undo.
+func setupVethPair(lp linkPlan, br netlink.Link, pod ns.NetNS, log *slog.Logger) (*attachment, error) {
+	att := &attachment{bridge: br}
+	mtu := lp.MTU
+	if mtu == 0 {
+		mtu = br.Attrs().MTU
+	}
+	var err error
+	if att.host, err = createVeth(lp, mtu, pod, log); err != nil {
+		return att, err
+	}
+	return att, setupPort(att.host, br, lp)
+}
+
+// setupNode does the node side of L3: gateway addresses, forwarding, the
+// neighbor entries of reused addresses, masquerade.
+func setupNode(ctx context.Context, conf *netConf, lp linkPlan, att *attachment, ap *addrPlan, d deps, log *slog.Logger) error {
+	gwLink := att.bridge
+	if conf.IsGW && lp.PVID != 0 {
+		vl, err := ensureVlanGateway(att.bridge, lp)
+		if err != nil {
+			return err
+		}
+		att.vlanGW, gwLink = vl, vl
+	}
+	if err := ensureGateways(gwLink, ap.Gateways, conf.ForceAddress, log); err != nil {
+		return err
+	}
+	if err := enableForwarding(ap.Forward4, ap.Forward6); err != nil {
+		return err
+	}
+	if err := forgetNeighbors(gwLink, ap.PodAddrs); err != nil {
+		return err
+	}
+	if len(ap.Masq) == 0 {
+		return nil
+	}
+	m, err := d.masq(conf.backend)
+	if err != nil {
+		return err
+	}
+	if err := m.EnsureMasquerade(ctx, conf.Name, ap.Masq); err != nil {
+		return fmt.Errorf("ipMasq: %w", err)
+	}
+	return nil
+}
+
+// undoAdd removes what a failed ADD created: the veth pair (its pod end
+// goes with it) and the IPAM allocation. The bridge, gateway addresses and
+// masquerade rules are shared by the network and stay.
+func undoAdd(ctx context.Context, att *attachment, out ipamOutcome, ipam ipamClient, log *slog.Logger) {
+	if att != nil && att.host != nil {
+		if _, err := deleteHostVeth(att.host.Attrs().Name); err != nil {
+			log.Error("undo ADD: " + err.Error())
+		}
+	}
+	if out.err == nil {
+		if err := ipam.Del(ctx); err != nil {
+			log.Error("undo ADD: " + err.Error())
+		}
+	}
+}
+
+// attachmentResult reads back the links for the result.
+func attachmentResult(att *attachment, sandbox string, ap *addrPlan) (*current.Result, error) {
+	br, err := netlink.LinkByIndex(att.bridge.Attrs().Index)
+	if err != nil {
+		return nil, fmt.Errorf("read bridge %q: %w", att.bridge.Attrs().Name, err)
+	}
+	info := func(l netlink.Link) linkInfo {
+		return linkInfo{Name: l.Attrs().Name, MAC: l.Attrs().HardwareAddr.String(), MTU: l.Attrs().MTU}
+	}
+	var vl *linkInfo
+	if att.vlanGW != nil {
+		i := info(att.vlanGW)
+		vl = &i
+	}
+	return buildResult(info(br), info(att.host), info(att.pod), vl, sandbox, ap), nil
+}
+
+// openNetNS opens the pod's namespace; a missing or invalid path is an
+// error of code 4 (CNI_NETNS), wrapping cniplugin.ErrNetNSGone when gone.
+func openNetNS(path string) (ns.NetNS, error) {
+	if path == "" {
+		return nil, cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "CNI_NETNS is empty")
+	}
+	n, err := ns.GetNS(path)
+	if err == nil {
+		return n, nil
+	}
+	var gone ns.NSPathNotExistErr
+	if errors.As(err, &gone) {
+		return nil, cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "open CNI_NETNS %q: %w", path, cniplugin.ErrNetNSGone)
+	}
+	return nil, cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "open CNI_NETNS %q: %w", path, err)
+}

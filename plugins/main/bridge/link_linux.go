@@ -1,0 +1,197 @@
+package main
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/podnet/podnet/pkg/cniplugin"
+)
+
+// isNotFound reports a missing link, from netlink's typed error or errno.
+func isNotFound(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENOENT)
+}
+
+// randomMAC returns a random unicast, locally administered MAC. Links
+// created with an explicit MAC keep it: the bridge does not follow its
+// lowest port, udev's MACAddressPolicy leaves the host veth alone.
+func randomMAC() net.HardwareAddr {
+	mac := make(net.HardwareAddr, 6)
+	_, _ = rand.Read(mac)
+	mac[0] = mac[0]&0xfe | 0x02
+	return mac
+}
+
+// ensureBridge returns the bridge, creating it when missing: with the
+// configured MTU, a pinned random MAC, accept_ra=0 before it comes up,
+// and VLAN filtering when the plan asks for it. An existing link of
+// another type is a config error. Concurrent ADDs may race to create it;
+// the loser uses the winner's.
+// Equivalent to: `ip link add $br type bridge; ip link set $br up`.
+func ensureBridge(p linkPlan, log *slog.Logger) (netlink.Link, error) {
+	br, err := netlinksafe.LinkByName(p.Bridge)
+	if err != nil && !isNotFound(err) {
+		return nil, fmt.Errorf("find bridge %q: %w", p.Bridge, err)
+	}
+	if err != nil {
+		br, err = createBridge(p)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("created bridge", "bridge", p.Bridge, "mtu", br.Attrs().MTU, "vlanFiltering", p.VlanFilter)
+	}
+	if br.Type() != "bridge" {
+		return nil, cniplugin.ConfigErrorf("bridge %q: a link of that name exists and is a %s, not a bridge", p.Bridge, br.Type())
+	}
+	return br, convergeBridge(br, p)
+}
+
+// createBridge adds the bridge, down; EEXIST means another ADD won.
+func createBridge(p linkPlan) (netlink.Link, error) {
+	la := netlink.NewLinkAttrs()
+	la.Name = p.Bridge
+	la.MTU = p.BridgeMTU
+	la.HardwareAddr = randomMAC()
+	br := &netlink.Bridge{LinkAttrs: la}
+	if p.VlanFilter {
+		br.VlanFiltering = &p.VlanFilter
+	}
+	err := netlink.LinkAdd(br)
+	if err != nil && !errors.Is(err, syscall.EEXIST) {
+		return nil, fmt.Errorf("create bridge %q: %w", p.Bridge, err)
+	}
+	l, err := netlinksafe.LinkByName(p.Bridge)
+	if err != nil {
+		return nil, fmt.Errorf("find bridge %q after creating it: %w", p.Bridge, err)
+	}
+	return l, nil
+}
+
+// convergeBridge makes an existing bridge match the plan: accept_ra=0 (no
+// router advertisements from pods configure the node), promiscuous mode
+// when asked, and up.
+func convergeBridge(br netlink.Link, p linkPlan) error {
+	if err := ensureSysctl("net/ipv6/conf/"+p.Bridge+"/accept_ra", "0"); err != nil && !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("bridge %q: %w", p.Bridge, err)
+	}
+	if p.Promisc && br.Attrs().Promisc == 0 {
+		if err := netlink.SetPromiscOn(br); err != nil {
+			return fmt.Errorf("set bridge %q promiscuous: %w", p.Bridge, err)
+		}
+	}
+	if br.Attrs().Flags&net.FlagUp == 0 {
+		if err := netlink.LinkSetUp(br); err != nil {
+			return fmt.Errorf("set bridge %q up: %w", p.Bridge, err)
+		}
+	}
+	return nil
+}
+
+// errIfExists marks an ADD whose interface name is already taken in the pod.
+var errIfExists = errors.New("interface already exists in the pod")
+
+// createVeth creates the pair in one netlink call: the host end in the
+// node's namespace with a pinned MAC, the pod end directly in the pod's
+// namespace with the planned name and MAC. A host end of the same name is
+// a leftover of this very attachment (the name hashes network, container
+// and interface): it is deleted and the pair created again.
+// Equivalent to: `ip link add $host type veth peer name $if netns $pod`.
+func createVeth(p linkPlan, mtu int, pod ns.NetNS, log *slog.Logger) (netlink.Link, error) {
+	for attempt := 0; ; attempt++ {
+		la := netlink.NewLinkAttrs()
+		la.Name = p.HostVeth
+		la.MTU = mtu
+		la.HardwareAddr = randomMAC()
+		veth := &netlink.Veth{
+			LinkAttrs:        la,
+			PeerName:         p.PodIf,
+			PeerNamespace:    netlink.NsFd(int(pod.Fd())),
+			PeerHardwareAddr: p.MAC,
+			PeerMTU:          uint32(mtu),
+		}
+		err := netlink.LinkAdd(veth)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EEXIST) {
+			return nil, fmt.Errorf("create veth %q with peer %q in %q: %w", p.HostVeth, p.PodIf, pod.Path(), err)
+		}
+		gone := false
+		if attempt == 0 {
+			var derr error
+			if gone, derr = deleteHostVeth(p.HostVeth); derr != nil {
+				return nil, derr
+			}
+		}
+		if !gone {
+			return nil, cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "create interface %q in %q: %w", p.PodIf, pod.Path(), errIfExists)
+		}
+		log.Warn("deleted a leftover veth of this attachment", "veth", p.HostVeth)
+	}
+	host, err := netlinksafe.LinkByName(p.HostVeth)
+	if err != nil {
+		return nil, fmt.Errorf("find veth %q after creating it: %w", p.HostVeth, err)
+	}
+	return host, nil
+}
+
+// deleteHostVeth deletes a veth by name in the node's namespace; its pod
+// end goes with it. It reports whether one was deleted; a missing link is
+// not an error.
+// Equivalent to: `ip link del $host`.
+func deleteHostVeth(name string) (bool, error) {
+	l, err := netlinksafe.LinkByName(name)
+	if isNotFound(err) {
+		return false, nil // already gone, with its pod end
+	}
+	if err != nil {
+		return false, fmt.Errorf("find veth %q: %w", name, err)
+	}
+	if l.Type() != "veth" {
+		return false, fmt.Errorf("delete veth %q: the link is a %s, not ours", name, l.Type())
+	}
+	if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
+		return false, fmt.Errorf("delete veth %q: %w", name, err)
+	}
+	return true, nil
+}
+
+// setupPort makes the host end a bridge port: accept_ra=0 while it is
+// still down, master, hairpin and isolation flags, VLANs, then up.
+// Equivalent to: `ip link set $host master $br; bridge link set dev $host
+// hairpin on isolated on; ip link set $host up`.
+func setupPort(host, br netlink.Link, p linkPlan) error {
+	name := host.Attrs().Name
+	if err := ensureSysctl("net/ipv6/conf/"+name+"/accept_ra", "0"); err != nil && !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("veth %q: %w", name, err)
+	}
+	if err := netlink.LinkSetMasterByIndex(host, br.Attrs().Index); err != nil {
+		return fmt.Errorf("attach veth %q to bridge %q: %w", name, p.Bridge, err)
+	}
+	if p.Hairpin {
+		if err := netlink.LinkSetHairpin(host, true); err != nil {
+			return fmt.Errorf("set hairpin on bridge port %q: %w", name, err)
+		}
+	}
+	if p.Isolated {
+		if err := netlink.LinkSetIsolated(host, true); err != nil {
+			return fmt.Errorf("set isolated on bridge port %q: %w", name, err)
+		}
+	}
+	if err := setupPortVlans(host, p); err != nil {
+		return err
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return fmt.Errorf("set veth %q up: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// dadTimeout bounds the wait for IPv6 duplicate address detection when
+// enabledad is set.
+const dadTimeout = 5 * time.Second
+
+// setupPod configures the pod end inside its namespace and returns it:
+// sysctls, addresses (before the link comes up, so arp_notify announces
+// them), link up, routes, and with enabledad the wait for DAD to finish.
+// a is nil in L2 mode.
+func setupPod(pod ns.NetNS, p linkPlan, a *addrPlan) (netlink.Link, error) {
+	var link netlink.Link
+	err := pod.Do(func(ns.NetNS) error {
+		l, err := netlinksafe.LinkByName(p.PodIf)
+		if err != nil {
+			return fmt.Errorf("find %q in the pod: %w", p.PodIf, err)
+		}
+		if a != nil {
+			if err := podSysctls(p, a.V6); err != nil {
+				return err
+			}
+			if err := addPodAddrs(l, a.PodAddrs, p.EnhancedDAD); err != nil {
+				return err
+			}
+		}
+		if p.PodUp {
+			if err := netlink.LinkSetUp(l); err != nil {
+				return fmt.Errorf("set %q up in the pod: %w", p.PodIf, err)
+			}
+		}
+		if a != nil {
+			if err := addPodRoutes(l, a.PodRoutes); err != nil {
+				return err
+			}
+			if a.V6 && p.EnhancedDAD {
+				if err := waitDAD(l); err != nil {
+					return err
+				}
+			}
+		}
+		link, err = netlink.LinkByIndex(l.Attrs().Index)
+		if err != nil {
+			return fmt.Errorf("read %q in the pod: %w", p.PodIf, err)
+		}
+		return nil
+	})
+	return link, err
+}
+
+// podSysctls sets what the reference sets on the pod interface: DAD off
+// (accept_dad=0) unless enabledad (then accept_dad=1, enhanced_dad=1),
+// arp_notify=1, and IPv6 enabled on lo and the interface when an IPv6
+// address is coming. The IPv6 keys are optional when no IPv6 address is
+// planned: the namespace may have IPv6 disabled.
+func podSysctls(p linkPlan, v6 bool) error {
+	dad := "0"
+	if p.EnhancedDAD {
+		dad = "1"
+	}
+	keys := [][2]string{{"net/ipv4/conf/" + p.PodIf + "/arp_notify", "1"}}
+	v6keys := [][2]string{{"net/ipv6/conf/" + p.PodIf + "/accept_dad", dad}}
+	if p.EnhancedDAD {
+		v6keys = append(v6keys, [2]string{"net/ipv6/conf/" + p.PodIf + "/enhanced_dad", "1"})
+	}
+	if v6 {
+		v6keys = append(v6keys,
+			[2]string{"net/ipv6/conf/lo/disable_ipv6", "0"},
+			[2]string{"net/ipv6/conf/" + p.PodIf + "/disable_ipv6", "0"},
+			[2]string{"net/ipv6/conf/" + p.PodIf + "/keep_addr_on_down", "1"})
+	}
+	for _, kv := range keys {
+		if err := ensureSysctl(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("pod: %w", err)
+		}
+	}
+	for _, kv := range v6keys {
+		if err := ensureSysctl(kv[0], kv[1]); err != nil && (v6 || !errors.Is(err, syscall.ENOENT)) {
+			return fmt.Errorf("pod: %w", err)
+		}
+	}
+	return nil
+}
+
+// addPodAddrs adds the IPAM addresses. IPv6 ones skip DAD (nodad) unless
+// enabledad: the address is usable as soon as ADD returns.
+// Equivalent to: `ip addr add $addr dev $if [nodad]`.
+func addPodAddrs(l netlink.Link, addrs []net.IPNet, dad bool) error {
+	for _, a := range addrs {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.IP, Mask: a.Mask}}
+		if a.IP.To4() == nil && !dad {
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(l, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("add address %s to %q in the pod: %w", a.String(), l.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+// addPodRoutes adds the routes of the plan; a second route to the same
+// destination is appended (ECMP), as the reference does. Route mtu and
+// advmss from IPAM are applied too.
+// Equivalent to: `ip route add $dst via $gw dev $if`.
+func addPodRoutes(l netlink.Link, routes []*types.Route) error {
+	for _, r := range routes {
+		nr := podRoute(l.Attrs().Index, r)
+		err := netlink.RouteAdd(nr)
+		if errors.Is(err, syscall.EEXIST) {
+			err = netlink.RouteAppend(nr)
+		}
+		if err != nil && !errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("add route %s via %s dev %q in the pod: %w", r.Dst.String(), r.GW, l.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+// podRoute converts a CNI route to a netlink route on the pod interface.
+func podRoute(index int, r *types.Route) *netlink.Route {
+	dst := r.Dst
+	nr := &netlink.Route{LinkIndex: index, Dst: &dst, Gw: r.GW, Priority: r.Priority, MTU: r.MTU, AdvMSS: r.AdvMSS}
+	if r.GW == nil {
+		nr.Scope = netlink.SCOPE_LINK
+	}
+	if r.Table != nil {
+		nr.Table = *r.Table
+	}
+	if r.Scope != nil {
+		nr.Scope = netlink.Scope(*r.Scope)
+	}
+	return nr
+}
+
+// waitDAD waits until no IPv6 address of the link is tentative, woken by
+// address notifications rather than polling, and fails on a duplicate.
+func waitDAD(l netlink.Link) error {
+	ch := make(chan netlink.AddrUpdate, 16)
+	done := make(chan struct{})
+	defer close(done)
+	if err := netlink.AddrSubscribe(ch, done); err != nil {
+		return fmt.Errorf("watch addresses of %q: %w", l.Attrs().Name, err)
+	}
+	deadline := time.After(dadTimeout)
+	for {
+		tentative, err := tentativeAddrs(l)
+		if err != nil || tentative == 0 {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			return fmt.Errorf("wait for DAD on %q: %d addresses still tentative after %s", l.Attrs().Name, tentative, dadTimeout)
+		}
+	}
+}
+
+// tentativeAddrs counts the link's IPv6 addresses still in DAD; a failed
+// DAD is an error naming the address.
+func tentativeAddrs(l netlink.Link) (int, error) {
+	addrs, err := netlinksafe.AddrList(l, netlink.FAMILY_V6)
+	if err != nil {
+		return 0, fmt.Errorf("list addresses of %q: %w", l.Attrs().Name, err)
+	}
+	n := 0
+	for _, a := range addrs {
+		if a.Flags&unix.IFA_F_DADFAILED != 0 {
+			return 0, fmt.Errorf("address %s on %q: duplicate address detected", a.IPNet, l.Attrs().Name)
+		}
+		if a.Flags&unix.IFA_F_TENTATIVE != 0 && a.IP.IsGlobalUnicast() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// deletePodIf deletes the pod's interface from inside its namespace, for
+// attachments whose host end has another name (made by the reference).
+// A missing interface is not an error.
+func deletePodIf(pod ns.NetNS, ifName string) error {
+	return pod.Do(func(ns.NetNS) error {
+		l, err := netlinksafe.LinkByName(ifName)
+		if isNotFound(err) {
+			return nil // already gone
+		}
+		if err != nil {
+			return fmt.Errorf("find %q in the pod: %w", ifName, err)
+		}
+		if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete %q in the pod: %w", ifName, err)
+		}
+		return nil
+	})
+}
