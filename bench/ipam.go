@@ -36,7 +36,7 @@ func ipamScenario() scenario {
 type ipamTimes struct{ add, del [][]time.Duration }
 
 func runIPAM(ctx context.Context, e *env, res *Result) error {
-	p, err := newPair(e, "ipam", func(n *Node) ([]byte, error) {
+	p, err := newPair(e, "ipam", func(_ int, n *Node) ([]byte, error) {
 		return HostLocalConfList(ipamNet, ipamSubnet, n.DataDir)
 	})
 	if err != nil {

@@ -10,39 +10,46 @@ import (
 	"github.com/containernetworking/cni/libcni"
 )
 
-// pair is a scenario's two nodes, one per plugin set (index 0 ours, 1
-// reference), each with its network list, the pods it has added and the
-// state it started from.
+// pair is a scenario's nodes, normally two, one per plugin set (index 0
+// ours, 1 reference), each with its network list, the pods it has added and
+// the state it started from.
 type pair struct {
 	e     *env
-	nodes [2]*Node
-	lists [2]*libcni.NetworkConfigList
+	nodes []*Node
+	lists []*libcni.NetworkConfigList
 	lo    *libcni.NetworkConfigList
-	base  [2]Snapshot
+	base  []Snapshot
 
 	mu   sync.Mutex
-	live [2]map[*Pod]bool
-	ips  [2]map[string]int
+	live []map[*Pod]bool
+	ips  []map[string]int
 }
 
-// newPair creates both nodes; render gives each node's main conflist (the
-// same JSON apart from the node's own dataDir).
-func newPair(e *env, role string, render func(*Node) ([]byte, error)) (*pair, error) {
+// newPair creates a node for ours and one for the reference; render gives
+// node i's main conflist (the same JSON apart from the node's own dataDir).
+func newPair(e *env, role string, render func(i int, n *Node) ([]byte, error)) (*pair, error) {
+	return newGroup(e, role, []PluginSet{e.opts.Ours, e.opts.Reference}, render)
+}
+
+// newGroup creates one node per set.
+func newGroup(e *env, role string, sets []PluginSet, render func(i int, n *Node) ([]byte, error)) (*pair, error) {
 	lo, err := parseList(LoopbackConfList())
 	if err != nil {
 		return nil, err
 	}
-	p := &pair{e: e, lo: lo}
-	for i, set := range [2]PluginSet{e.opts.Ours, e.opts.Reference} {
+	k := len(sets)
+	p := &pair{e: e, lo: lo, nodes: make([]*Node, k), lists: make([]*libcni.NetworkConfigList, k),
+		base: make([]Snapshot, k), live: make([]map[*Pod]bool, k), ips: make([]map[string]int, k)}
+	for i, set := range sets {
+		p.live[i] = map[*Pod]bool{}
+		p.ips[i] = map[string]int{}
 		n, err := newNode(e.nss, set, fmt.Sprintf("%s-node-%s", role, set.Name), e.dir)
 		if err != nil {
 			p.close(context.Background())
 			return nil, err
 		}
 		p.nodes[i] = n
-		p.live[i] = map[*Pod]bool{}
-		p.ips[i] = map[string]int{}
-		if p.lists[i], err = parseList(render(n)); err != nil {
+		if p.lists[i], err = parseList(render(i, n)); err != nil {
 			p.close(context.Background())
 			return nil, err
 		}
@@ -118,26 +125,28 @@ func (p *pair) del(ctx context.Context, i int, pod *Pod) (main, lo time.Duration
 	return main, lo, p.e.nss.Delete(pod.NS)
 }
 
-// warmUp adds and deletes one pod on each node, untimed, so the first
-// measured pod does not pay for creating the bridge and the top-level
-// chains, then records the state every later DEL must return to.
-func (p *pair) warmUp(ctx context.Context, caps map[string]any) error {
+// warmUp adds and deletes one pod on each node, so the first measured pod
+// does not pay for creating the bridge and the top-level chains, then
+// records the state every later DEL must return to. It returns each node's
+// first ADD time.
+func (p *pair) warmUp(ctx context.Context, caps map[string]any) ([]time.Duration, error) {
+	first := make([]time.Duration, len(p.nodes))
 	for i := range p.nodes {
 		pod, err := p.newPod(i, 0, caps)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, _, err := p.add(ctx, i, pod); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
+		if first[i], _, err = p.add(ctx, i, pod); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 		if _, _, err := p.del(ctx, i, pod); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
+			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 		if p.base[i], err = takeSnapshot(p.nodes[i]); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return first, nil
 }
 
 // maxLeftovers bounds how many leftover lines a failure lists per node.

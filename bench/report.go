@@ -145,8 +145,8 @@ func (t Table) writeText(w io.Writer) {
 		for _, r := range t.Rows {
 			o, f := r.Ours, r.Reference
 			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", pad(r.Label),
-				num(o.P50, o.N), num(o.P90, o.N), num(o.P99, o.N),
-				num(f.P50, f.N), num(f.P90, f.N), num(f.P99, f.N), ratio(r.Ratio))
+				num(o.P50, o.N), tail(o.P90, o.N), tail(o.P99, o.N),
+				num(f.P50, f.N), tail(f.P90, f.N), tail(f.P99, f.N), ratio(r.Ratio))
 		}
 	}
 	_ = tw.Flush()
@@ -166,6 +166,14 @@ func num(v float64, n int) string {
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
+// tail formats a high percentile, blank for a single value.
+func tail(v float64, n int) string {
+	if n == 1 {
+		return ""
+	}
+	return num(v, n)
 }
 
 func ratio(r *float64) string {

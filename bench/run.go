@@ -88,13 +88,16 @@ func (e *env) logf(format string, args ...any) {
 	}
 }
 
-// sets returns the two plugin sets in the order they go for pod i:
-// alternating, so neither always runs on a cache the other warmed.
-func (e *env) order(i int, nodes [2]*Node) [2]*Node {
+// order returns the nodes in the order they go for pod i: reversed every
+// other pod, so no set always runs on a cache another one warmed.
+func (e *env) order(i int, nodes []*Node) []*Node {
+	out := append([]*Node(nil), nodes...)
 	if i%2 == 1 {
-		return [2]*Node{nodes[1], nodes[0]}
+		for a, b := 0, len(out)-1; a < b; a, b = a+1, b-1 {
+			out[a], out[b] = out[b], out[a]
+		}
 	}
-	return nodes
+	return out
 }
 
 // Run runs the selected scenarios and returns their report. nss receives

@@ -43,7 +43,7 @@ type seqTimes struct {
 
 func runSeq(ctx context.Context, e *env, res *Result, name, backend string, portmap bool) error {
 	net := BridgeNet{Name: "pnb-" + sanitize(name), Bridge: "pnbr0", Subnet: "10.88.0.0/16", Backend: backend, PortMap: portmap}
-	p, err := newPair(e, "seq", func(n *Node) ([]byte, error) {
+	p, err := newPair(e, "seq", func(_ int, n *Node) ([]byte, error) {
 		b := net
 		b.DataDir = n.DataDir
 		return b.ConfList()
@@ -58,7 +58,7 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 		}
 		return nil
 	}
-	lines := [2][]int{}
+	lines := make([][]int, len(p.nodes))
 	for i := range p.nodes {
 		l, err := p.netfilterLines(i)
 		if err != nil {
@@ -66,7 +66,7 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 		}
 		lines[i] = append(lines[i], l)
 	}
-	if err := p.warmUp(ctx, caps(0)); err != nil {
+	if _, err := p.warmUp(ctx, caps(0)); err != nil {
 		return err
 	}
 	levels := lineLevels(e.opts.Pods)
@@ -77,8 +77,8 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 		}
 		lines[i] = append(lines[i], l)
 	}
-	var times [2]seqTimes
-	pods := [2][]*Pod{}
+	times := make([]seqTimes, len(p.nodes))
+	pods := make([][]*Pod, len(p.nodes))
 	for k := 1; k <= e.opts.Pods; k++ {
 		if err := stopped(ctx); err != nil {
 			return err
@@ -130,7 +130,7 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 	if err := p.checkLeaks(res); err != nil {
 		return err
 	}
-	res.Tables = seqTables(e.opts.Pods, times, portmap, levels, lines)
+	res.Tables = seqTables(e.opts.Pods, times, levels, lines)
 	return nil
 }
 
@@ -159,7 +159,7 @@ func lineLevels(pods int) []int {
 
 // seqTables renders per-op latency by pod bucket, the loopback network's
 // latency, and the netfilter line counts.
-func seqTables(pods int, t [2]seqTimes, portmap bool, levels []int, lines [2][]int) []Table {
+func seqTables(pods int, t []seqTimes, levels []int, lines [][]int) []Table {
 	lat := Table{Title: "latency per pod of the main network, by pod position", Unit: "ms", Columns: [2]string{"ours", "reference"}}
 	for _, op := range []struct {
 		name string

@@ -31,7 +31,7 @@ type stormTimes struct {
 
 func runStorm(ctx context.Context, e *env, res *Result, name, backend string) error {
 	net := BridgeNet{Name: "pnb-" + sanitize(name), Bridge: "pnbr0", Subnet: "10.89.0.0/16", Backend: backend, PortMap: true}
-	p, err := newPair(e, "storm", func(n *Node) ([]byte, error) {
+	p, err := newPair(e, "storm", func(_ int, n *Node) ([]byte, error) {
 		b := net
 		b.DataDir = n.DataDir
 		return b.ConfList()
@@ -40,10 +40,10 @@ func runStorm(ctx context.Context, e *env, res *Result, name, backend string) er
 		return err
 	}
 	defer p.close(context.Background())
-	if err := p.warmUp(ctx, portMapping(0)); err != nil {
+	if _, err := p.warmUp(ctx, portMapping(0)); err != nil {
 		return err
 	}
-	var t [2]stormTimes
+	t := make([]stormTimes, len(p.nodes))
 	for r := 0; r < e.opts.StormRounds; r++ {
 		for _, n := range e.order(r, p.nodes) {
 			i := p.index(n)
@@ -115,7 +115,7 @@ func concurrently(pods []*Pod, op func(*Pod) (time.Duration, error)) ([]time.Dur
 	return times, time.Since(start), errors.Join(errs...)
 }
 
-func stormTables(size int, t [2]stormTimes) []Table {
+func stormTables(size int, t []stormTimes) []Table {
 	tab := Table{Title: "storm: wall time per round and latency per op", Unit: "ms", Columns: [2]string{"ours", "reference"}}
 	tab.Rows = append(tab.Rows,
 		newRow(fmt.Sprintf("%d ADDs, wall", size), Summarize(ms(t[0].addWall)), Summarize(ms(t[1].addWall))),
