@@ -99,5 +99,19 @@ demo-clean: ## remove a cluster left by `make demo DEMO_ARGS=--keep`
 	@for n in $$(ip netns list | awk '/^podnet-demo-/{print $$1}'); do ip netns del $$n && echo "deleted netns $$n"; done
 	rm -rf /tmp/podnet-demo
 
+# Benchmark: ours vs the reference plugins, side by side (bench/, BENCHMARKS.md).
+REFERENCE_DIR := $(CURDIR)/.cache/reference/bin
+BENCH_BIN := $(CURDIR)/.cache/podnet-bench
+BENCH_ARGS ?=
+.PHONY: bench-reference
+
+bench-reference: ## install the reference plugins v1.9.1 into .cache/reference/bin once, built like ours
+	@mkdir -p $(dir $(BENCH_BIN))
+	@$(GO) build -o $(BENCH_BIN) ./bench/cmd/podnet-bench
+	$(BENCH_BIN) -install-reference -reference $(REFERENCE_DIR)
+
+bench: deps build bench-reference ## ours vs reference, interleaved, as ratios (root; BENCH_ARGS="-pods 250 -json bench.json")
+	$(BENCH_BIN) -ours $(CURDIR)/$(BIN_DIR) -reference $(REFERENCE_DIR) $(BENCH_ARGS)
+
 clean: ## remove build outputs
 	rm -rf $(BIN_DIR) dist
