@@ -7,11 +7,9 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/podnet/podnet/pkg/testutil"
@@ -196,7 +194,211 @@ func TestBridgeL3(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprintf
-var _ = net.ParseIP
-var _ = sync.Mutex{}
-var _ types.Result
+// TestBridgeMasquerade: traffic leaving the subnet reaches the outside
+// host from the node's address; traffic within the subnet keeps the pod's.
+func TestBridgeMasquerade(t *testing.T) {
+	ctx := context.Background()
+	c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
+	node := c.Nodes[0]
+	rt := testutil.NewRuntime(t, node.Node, "bridge", "host-local")
+	list := bridgeNet{
+		Bridge: map[string]any{"isDefaultGateway": true, "ipMasq": true},
+		Ranges: v4Range("10.23.0.0/24"),
+	}.conflist(t, node.Dir)
+	a, ra := addPod(t, rt, list, "pod-a", nil)
+	b, rb := addPod(t, rt, list, "pod-b", nil)
+
+	testutil.StartEcho(t, c.Outside, "tcp", "0.0.0.0:7000")
+	seen, err := testutil.DialRetry(ctx, a.Pod.NetNS, "tcp", testutil.OutsideV4+":7000")
+	if err != nil {
+		t.Fatalf("pod to outside: %v", err)
+	}
+	if got := testutil.PeerIP(seen); got != node.V4 {
+		t.Fatalf("outside saw %s, want the node address %s (masquerade)", got, node.V4)
+	}
+	testutil.StartEcho(t, b.Pod.NetNS, "tcp", "0.0.0.0:7001")
+	seen, err = testutil.DialRetry(ctx, a.Pod.NetNS, "tcp", podIP(t, rb, false)+":7001")
+	if err != nil {
+		t.Fatalf("pod to pod: %v", err)
+	}
+	if got, want := testutil.PeerIP(seen), podIP(t, ra, false); got != want {
+		t.Fatalf("pod b saw %s, want pod a's own address %s (no masquerade within the subnet)", got, want)
+	}
+	if err := rt.Check(ctx, list, a); err != nil {
+		t.Fatalf("CHECK: %v", err)
+	}
+	// CHECK sees the masquerade rules go.
+	node.MustExec(t, "nft", "flush", "chain", "inet", "podnet-masquerade", "postrouting")
+	if err := rt.Check(ctx, list, a); err == nil || !strings.Contains(err.Error(), "masquerade") {
+		t.Fatalf("CHECK with the masquerade chain flushed = %v, want an error about masquerade", err)
+	}
+}
+
+// TestBridgeDualStack: one IPv4 and one IPv6 address per pod, ping and
+// ping6 between pods and to both gateways, right after ADD.
+func TestBridgeDualStack(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{
+		Bridge: map[string]any{"isDefaultGateway": true, "ipMasq": true},
+		Ranges: [][]map[string]any{{{"subnet": "10.24.0.0/24"}}, {{"subnet": "fd00:24::/64"}}},
+	}.conflist(t, node.Dir)
+	a, ra := addPod(t, rt, list, "pod-a", nil)
+	_, rb := addPod(t, rt, list, "pod-b", nil)
+	if len(ra.IPs) != 2 {
+		t.Fatalf("result ips = %v, want one per family", ra.IPs)
+	}
+	for _, addr := range []string{podIP(t, rb, false), podIP(t, rb, true), "10.24.0.1", "fd00:24::1"} {
+		if err := testutil.Ping(a.Pod.NetNS, addr, 1); err != nil {
+			t.Fatalf("first ping to %s right after ADD: %v", addr, err)
+		}
+	}
+	if got := a.Pod.Routes(t, "6"); !slices.Contains(got, "default via fd00:24::1 dev eth0 metric 1024 pref medium") {
+		t.Fatalf("pod IPv6 routes = %v, want a default route via fd00:24::1", got)
+	}
+	if got := node.Sysctl(t, "net/ipv6/conf/all/forwarding"); got != "1" {
+		t.Fatalf("IPv6 forwarding = %s, want 1", got)
+	}
+	if err := rt.Check(ctx, list, a); err != nil {
+		t.Fatalf("CHECK: %v", err)
+	}
+}
+
+// TestBridgeIPv4OnlyLeavesIPv6Forwarding: forwarding is enabled only for
+// the families in use.
+func TestBridgeIPv4OnlyLeavesIPv6Forwarding(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	node.MustExec(t, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0", "net.ipv4.ip_forward=0")
+	list := bridgeNet{Bridge: map[string]any{"isGateway": true}, Ranges: v4Range("10.25.0.0/24")}.conflist(t, node.Dir)
+	addPod(t, rt, list, "pod", nil)
+	if got := node.Sysctl(t, "net/ipv4/ip_forward"); got != "1" {
+		t.Fatalf("ip_forward = %s, want 1", got)
+	}
+	if got := node.Sysctl(t, "net/ipv6/conf/all/forwarding"); got != "0" {
+		t.Fatalf("IPv6 forwarding = %s, want it left at 0", got)
+	}
+}
+
+// TestBridgeL2: no ipam; ADD gives an interface without addresses, CHECK
+// works (the reference's always fails), DEL cleans up.
+func TestBridgeL2(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge")
+	list := bridgeNet{Version: "1.0.0"}.conflist(t, node.Dir)
+	a, ra := addPod(t, rt, list, "pod-a", nil)
+	b, _ := addPod(t, rt, list, "pod-b", nil)
+	if len(ra.IPs) != 0 || len(ra.Interfaces) != 3 {
+		t.Fatalf("L2 result = %v", ra)
+	}
+	if got := a.Pod.MustExec(t, "ip", "-o", "link", "show", "eth0"); !strings.Contains(got, "state UP") && !strings.Contains(got, ",UP") {
+		t.Fatalf("pod eth0 not up in L2 mode: %s", got)
+	}
+	a.Pod.MustExec(t, "ip", "addr", "add", "192.168.77.1/24", "dev", "eth0")
+	b.Pod.MustExec(t, "ip", "addr", "add", "192.168.77.2/24", "dev", "eth0")
+	testutil.MustPing(t, a.Pod.NetNS, "192.168.77.2")
+	if err := rt.Check(ctx, list, a); err != nil {
+		t.Fatalf("CHECK in L2 mode: %v", err)
+	}
+	for _, att := range []testutil.Attachment{a, b} {
+		if err := rt.Del(ctx, list, att); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+	}
+	if v := vethsOn(t, node.NetNS); len(v) != 0 {
+		t.Fatalf("veths left after DEL: %v", v)
+	}
+}
+
+// TestBridgeMAC: runtimeConfig.mac beats args.cni.mac beats CNI_ARGS MAC.
+func TestBridgeMAC(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	raw := `{"cniVersion":"1.1.0","name":"podnet-br","plugins":[{"type":"bridge","bridge":"cni0",
+		"capabilities":{"mac":true},"args":{"cni":{"mac":"0a:58:00:00:00:02"}},
+		"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.26.0.0/24"}]]}}]}`
+	list := testutil.ConfList(t, fmt.Sprintf(raw, node.Dir))
+	_, r := addPod(t, rt, list, "pod-caps", map[string]any{"mac": "0a:58:00:00:00:01"})
+	if got := r.Interfaces[2].Mac; got != "0a:58:00:00:00:01" {
+		t.Fatalf("pod MAC with runtimeConfig.mac = %s, want 0a:58:00:00:00:01", got)
+	}
+	_, r = addPod(t, rt, list, "pod-args", nil)
+	if got := r.Interfaces[2].Mac; got != "0a:58:00:00:00:02" {
+		t.Fatalf("pod MAC with args.cni.mac = %s, want 0a:58:00:00:00:02", got)
+	}
+	plain := bridgeNet{Name: "podnet-br2", Bridge: map[string]any{"bridge": "cni1"}, Ranges: v4Range("10.27.0.0/24")}.conflist(t, node.Dir)
+	pod := testutil.NewPod(t, "pod-env")
+	res, err := rt.Add(context.Background(), plain, testutil.Attachment{Pod: pod, Args: [][2]string{{"MAC", "0a:58:00:00:00:03"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ = current.GetResult(res)
+	if got := r.Interfaces[2].Mac; got != "0a:58:00:00:00:03" {
+		t.Fatalf("pod MAC with CNI_ARGS MAC = %s, want 0a:58:00:00:00:03", got)
+	}
+	if got := pod.MustExec(t, "ip", "-o", "link", "show", "eth0"); !strings.Contains(got, "0a:58:00:00:00:03") {
+		t.Fatalf("pod eth0 = %s", got)
+	}
+}
+
+// TestBridgeDelAfterNetnsGone: the pod's namespace is removed before DEL;
+// DEL still succeeds and leaves no veth, reservation or rule.
+func TestBridgeDelAfterNetnsGone(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{
+		Bridge: map[string]any{"isDefaultGateway": true, "ipMasq": true},
+		Ranges: v4Range("10.28.0.0/24"),
+	}.conflist(t, node.Dir)
+	before := node.Netfilter(t)
+	a, _ := addPod(t, rt, list, "pod", nil)
+	a.Pod.Delete(t)
+	if err := rt.Del(ctx, list, a); err != nil {
+		t.Fatalf("DEL after the netns is gone: %v", err)
+	}
+	if err := rt.Del(ctx, list, a); err != nil {
+		t.Fatalf("second DEL: %v", err)
+	}
+	if v := vethsOn(t, node.NetNS); len(v) != 0 {
+		t.Fatalf("veths left: %v", v)
+	}
+	if r := reservations(t, node.Dir, "podnet-br"); len(r) != 0 {
+		t.Fatalf("reservations left: %v", r)
+	}
+	if err := rt.GC(ctx, list); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if got := node.Netfilter(t); got != before {
+		t.Fatalf("netfilter after DEL+GC:\n%s\nwant:\n%s", got, before)
+	}
+}
+
+// TestBridgeGCKeepsValid: GC with a valid attachment keeps the masquerade
+// rules and that attachment's reservation, and drops a stale one.
+func TestBridgeGCKeepsValid(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{
+		Bridge: map[string]any{"isDefaultGateway": true, "ipMasq": true},
+		Ranges: v4Range("10.29.0.0/24"),
+	}.conflist(t, node.Dir)
+	a, ra := addPod(t, rt, list, "pod-a", nil)
+	b, _ := addPod(t, rt, list, "pod-b", nil)
+	if err := rt.GC(ctx, list, a); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if r := reservations(t, node.Dir, "podnet-br"); !slices.Equal(r, []string{podIP(t, ra, false)}) {
+		t.Fatalf("reservations after GC = %v, want only pod a's", r)
+	}
+	if v := vethsOn(t, node.NetNS); len(v) != 1 {
+		t.Fatalf("veths after GC = %v, want pod a's only (libcni DELs the stale one)", v)
+	}
+	if err := rt.Check(ctx, list, a); err != nil {
+		t.Fatalf("CHECK of the valid pod after GC: %v", err)
+	}
+	_ = b
+}
