@@ -137,8 +137,14 @@ func (t Table) writeText(w io.Writer) {
 	pad := func(s string) string { return fmt.Sprintf("%-*s", width, s) }
 	if t.single() {
 		fmt.Fprintf(tw, "\t\t%s\t%s\tratio\t\n", a, b)
+		count := func(v float64, n int) string {
+			if n == 0 {
+				return "-"
+			}
+			return strconv.FormatFloat(v, 'f', 0, 64)
+		}
 		for _, r := range t.Rows {
-			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t\n", pad(r.Label), num(r.Ours.P50, r.Ours.N), num(r.Reference.P50, r.Reference.N), ratio(r.Ratio))
+			fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t\n", pad(r.Label), count(r.Ours.P50, r.Ours.N), count(r.Reference.P50, r.Reference.N), ratio(r.Ratio))
 		}
 	} else {
 		fmt.Fprintf(tw, "\t\t%s p50\tp90\tp99\t%s p50\tp90\tp99\tratio p50\t\n", a, b)
@@ -158,7 +164,7 @@ func num(v float64, n int) string {
 	switch {
 	case n == 0:
 		return "-"
-	case math.Abs(v) >= 1000 || v == math.Trunc(v):
+	case math.Abs(v) >= 1000:
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case math.Abs(v) >= 100:
 		return strconv.FormatFloat(v, 'f', 1, 64)
