@@ -22,7 +22,7 @@ func TestReportText(t *testing.T) {
 	rep.WriteText(&b)
 	out := b.String()
 	for _, want := range []string{
-		"ours p50  p90   p99  reference p50  p90   p99  ratio p50",
+		"ours p50    p90    p99  reference p50    p90    p99  ratio p50",
 		"ADD all     2.000  2.800  2.980          4.000  5.600  5.960      0.50x",
 		"bridge  1000       4000  0.25x",
 		"vxlan   2000          -      -",
