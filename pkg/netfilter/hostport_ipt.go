@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os/exec"
 	"strings"
-	"sync"
 )
 
 // hpIPTables is HostPorts on iptables. Per-pod rules cannot be avoided
@@ -20,22 +19,17 @@ type hpIPTables struct {
 	log      *slog.Logger
 }
 
-// hpFamilies runs fn for IPv4 and IPv6 at the same time (when asked) and
-// joins the errors.
+// hpFamilies runs fn for IPv4 and then IPv6 (when asked) and joins the
+// errors. Not in parallel: goroutines would run on threads that may not be
+// in the caller's network namespace (a test's ns.Do), and the iptables
+// tools they exec would then act on the wrong node.
 func hpFamilies(v4, v6 bool, fn func(v6 bool) error) error {
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
+	var errs []error
 	for i, on := range []bool{v4, v6} {
-		if !on {
-			continue
+		if on {
+			errs = append(errs, fn(i == 1))
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = fn(i == 1)
-		}()
 	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -185,7 +179,6 @@ func hpIPTCheck(nat *hpIPTTable, spec *HostPortSpec, v6 bool) error {
 // DeleteHostPorts is part of HostPorts: per family one save, and one
 // restore only when the owner has rules.
 func (h *hpIPTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) ([]HostPort, error) {
-	var mu sync.Mutex
 	var removed []HostPort
 	err := hpFamilies(true, true, func(v6 bool) error {
 		f := hpFamilyOf(v6)
@@ -207,9 +200,7 @@ func (h *hpIPTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) (
 		if err := h.r.Restore(ctx, f, input); err != nil {
 			return fmt.Errorf("delete host ports of %s: %w", owner.Tag(), err)
 		}
-		mu.Lock()
 		removed = append(removed, gone...)
-		mu.Unlock()
 		return nil
 	})
 	return removed, err
@@ -218,13 +209,10 @@ func (h *hpIPTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) (
 // GCHostPorts is part of HostPorts: per family one save of nat and filter
 // and at most one restore.
 func (h *hpIPTables) GCHostPorts(ctx context.Context, network string, valid []HostPortOwner) ([]HostPort, error) {
-	var mu sync.Mutex
 	var removed []HostPort
 	err := hpFamilies(true, true, func(v6 bool) error {
 		gone, err := h.gcFamily(ctx, hpFamilyOf(v6), network, valid)
-		mu.Lock()
 		removed = append(removed, gone...)
-		mu.Unlock()
 		return err
 	})
 	return removed, err
