@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
@@ -401,4 +402,223 @@ func TestBridgeGCKeepsValid(t *testing.T) {
 		t.Fatalf("CHECK of the valid pod after GC: %v", err)
 	}
 	_ = b
+}
+
+// TestBridgeConcurrentAdd: 50 ADDs at once on a bridge that does not exist
+// yet all succeed with distinct addresses (no EEXIST races on the bridge,
+// its address or the masquerade rules); 50 concurrent DELs and a GC leave
+// the node's netfilter state as it was.
+func TestBridgeConcurrentAdd(t *testing.T) {
+	const n = 50
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{
+		Bridge: map[string]any{"isDefaultGateway": true, "ipMasq": true},
+		Ranges: v4Range("10.30.0.0/24"),
+	}.conflist(t, node.Dir)
+	before := node.Netfilter(t)
+	atts := make([]testutil.Attachment, n)
+	for i := range atts {
+		atts[i] = testutil.Attachment{Pod: testutil.NewPod(t, fmt.Sprintf("p%d", i)), IfName: "eth0"}
+	}
+	ips := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range atts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := rt.Add(ctx, list, atts[i])
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			r, err := current.GetResult(res)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			ips[i] = r.IPs[0].Address.IP.String()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent ADD %d: %v", i, err)
+		}
+	}
+	if uniq := slices.Compact(slices.Sorted(slices.Values(ips))); len(uniq) != n {
+		t.Fatalf("%d distinct addresses for %d pods", len(uniq), n)
+	}
+	if got := node.MustExec(t, "nft", "list", "map", "inet", "podnet-masquerade", "src-v4"); strings.Count(got, "10.30.0.0/24") != 1 {
+		t.Fatalf("masquerade map after %d ADDs:\n%s", n, got)
+	}
+	testutil.MustPing(t, atts[0].Pod.NetNS, ips[n-1])
+	for i := range atts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = rt.Del(ctx, list, atts[i])
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent DEL %d: %v", i, err)
+		}
+	}
+	if v := vethsOn(t, node.NetNS); len(v) != 0 {
+		t.Fatalf("%d veths left after DEL", len(v))
+	}
+	if r := reservations(t, node.Dir, "podnet-br"); len(r) != 0 {
+		t.Fatalf("reservations left: %v", r)
+	}
+	if err := rt.GC(ctx, list); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if got := node.Netfilter(t); got != before {
+		t.Fatalf("netfilter after DEL+GC:\n%s\nwant:\n%s", got, before)
+	}
+}
+
+// TestBridgeReusedIPReachable: a new pod that gets the address of a
+// deleted one answers the node's first ping: the node's stale neighbor
+// entry for that address does not survive the ADD.
+func TestBridgeReusedIPReachable(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{Bridge: map[string]any{"isGateway": true}, Ranges: v4Range("10.31.0.0/24")}.conflist(t, node.Dir)
+	args := [][2]string{{"IP", "10.31.0.50"}}
+	old := testutil.Attachment{Pod: testutil.NewPod(t, "old"), IfName: "eth0", Args: args}
+	if _, err := rt.Add(ctx, list, old); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustPing(t, node.NetNS, "10.31.0.50")
+	if err := rt.Del(ctx, list, old); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(node.Neighbors(t), "\n"); !strings.Contains(got, "10.31.0.50") {
+		t.Logf("no neighbor entry left by the old pod (%s); the test still checks the first ping", got)
+	}
+	fresh := testutil.Attachment{Pod: testutil.NewPod(t, "new"), IfName: "eth0", Args: args}
+	if _, err := rt.Add(ctx, list, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.Ping(node.NetNS, "10.31.0.50", 1); err != nil {
+		t.Fatalf("first ping to the reused address: %v\nneighbors: %v", err, node.Neighbors(t))
+	}
+}
+
+// TestBridgeVersions: ADD, CHECK (from 0.4.0) and DEL with every config
+// version a runtime may send; the result parses in that version.
+func TestBridgeVersions(t *testing.T) {
+	for _, v := range []string{"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
+		t.Run(v, func(t *testing.T) {
+			ctx := context.Background()
+			node := testutil.NewNode(t, "node")
+			rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+			list := bridgeNet{Version: v, Bridge: map[string]any{"isDefaultGateway": true}, Ranges: v4Range("10.32.0.0/24")}.conflist(t, node.Dir)
+			att := testutil.Attachment{Pod: testutil.NewPod(t, "pod"), IfName: "eth0"}
+			res, err := rt.Add(ctx, list, att)
+			if err != nil {
+				t.Fatalf("ADD %s: %v", v, err)
+			}
+			if res.Version() != v {
+				t.Fatalf("result version %s, want %s", res.Version(), v)
+			}
+			r, err := current.NewResultFromResult(res)
+			if err != nil || len(r.IPs) != 1 || r.IPs[0].Address.IP.String() != "10.32.0.2" {
+				t.Fatalf("result %s: %v %v", v, r, err)
+			}
+			if v >= "0.4.0" {
+				if err := rt.Check(ctx, list, att); err != nil {
+					t.Fatalf("CHECK %s: %v", v, err)
+				}
+			}
+			if err := rt.Del(ctx, list, att); err != nil {
+				t.Fatalf("DEL %s: %v", v, err)
+			}
+		})
+	}
+}
+
+// execBridge runs the bridge binary directly in the node, as a runtime
+// would, for tests that look at the error JSON.
+func execBridge(t *testing.T, node *testutil.Node, cmd string, pod *testutil.Pod, ifName, conf string) testutil.PluginRun {
+	t.Helper()
+	bin := testutil.BinDir(t, "bridge", "host-local")
+	env := []string{"CNI_COMMAND=" + cmd, "CNI_CONTAINERID=" + pod.ContainerID, "CNI_NETNS=" + pod.Path,
+		"CNI_IFNAME=" + ifName, "CNI_PATH=" + bin, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	return testutil.ExecPlugin(t, node.NetNS, bin+"/bridge", env, []byte(conf))
+}
+
+// TestBridgeBadInput: each mistake gets a CNI error with a clear message
+// and the right code, and leaves no veth and no reservation behind.
+func TestBridgeBadInput(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	node.MustExec(t, "ip", "link", "add", "notabridge", "type", "veth", "peer", "name", "notabridge-p")
+	conf := func(extra string) string {
+		return fmt.Sprintf(`{"cniVersion":"1.1.0","name":"bad","type":"bridge"%s,
+			"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.33.0.0/24"}]]}}`, extra, node.Dir)
+	}
+	cases := []struct {
+		name, conf, ifName, want string
+		code                     uint
+	}{
+		{"not a bridge", conf(`,"bridge":"notabridge"`), "eth0", "not a bridge", 7},
+		{"vlan out of range", conf(`,"vlan":4095`), "eth0", "vlan 4095", 7},
+		{"bad trunk", conf(`,"vlanTrunk":[{"minID":10}]`), "eth0", "minID and maxID", 7},
+		{"promisc and hairpin", conf(`,"promiscMode":true,"hairpinMode":true`), "eth0", "hairpinMode and promiscMode", 7},
+		{"disableContainerInterface with ipam", conf(`,"disableContainerInterface":true`), "eth0", "disableContainerInterface", 7},
+		{"bad backend", conf(`,"ipMasq":true,"ipMasqBackend":"pf"`), "eth0", "ipMasqBackend", 7},
+		{"bad mac", conf(`,"args":{"cni":{"mac":"zz"}}`), "eth0", "args.cni.mac", 7},
+		{"interface exists in pod", conf(``), "taken0", "already exists", 4},
+		{"malformed JSON", `{"cniVersion":"1.1.0","name":"bad","type":"bridge",`, "eth0", "network config", 6},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := testutil.NewPod(t, "pod")
+			pod.MustExec(t, "ip", "link", "add", "taken0", "type", "veth", "peer", "name", "taken1")
+			run := execBridge(t, node, "ADD", pod, tc.ifName, tc.conf)
+			if run.ExitCode == 0 {
+				t.Fatalf("ADD succeeded: %s", run.Stdout)
+			}
+			e := run.CNIError(t)
+			if e.Code != tc.code || !strings.Contains(e.Msg, tc.want) {
+				t.Fatalf("error = %d %q, want code %d mentioning %q", e.Code, e.Msg, tc.code, tc.want)
+			}
+			if v := vethsOn(t, node.NetNS); len(v) != 0 {
+				t.Fatalf("veths left after a failed ADD: %v", v)
+			}
+			if r := reservations(t, node.Dir, "bad"); len(r) != 0 {
+				t.Fatalf("reservations left after a failed ADD: %v", r)
+			}
+			if got := pod.LinkNames(t); !slices.Equal(got, []string{"lo", "taken0", "taken1"}) {
+				t.Fatalf("pod links after a failed ADD: %v", got)
+			}
+		})
+	}
+}
+
+// TestBridgeStatus: STATUS forwards to IPAM (a bad range fails there) and
+// succeeds on a healthy config.
+func TestBridgeStatus(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	pod := testutil.NewPod(t, "pod")
+	ok := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"st","type":"bridge","ipMasq":true,
+		"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.34.0.0/24"}]]}}`, node.Dir)
+	if run := execBridge(t, node, "STATUS", pod, "eth0", ok); run.ExitCode != 0 {
+		t.Fatalf("STATUS: %s %s", run.Stdout, run.Stderr)
+	}
+	bad := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"st","type":"bridge",
+		"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.34.0.0/24","rangeStart":"10.99.0.1"}]]}}`, node.Dir)
+	run := execBridge(t, node, "STATUS", pod, "eth0", bad)
+	if run.ExitCode == 0 {
+		t.Fatal("STATUS with a broken IPAM range succeeded")
+	}
+	if e := run.CNIError(t); !strings.Contains(e.Msg, "host-local") && !strings.Contains(e.Msg, "rangeStart") {
+		t.Fatalf("STATUS error does not come from IPAM: %d %q", e.Code, e.Msg)
+	}
 }
