@@ -69,8 +69,8 @@ func hlReservations(t *testing.T, dataDir string) []string {
 	return out
 }
 
-// hlPod is an attachment that needs no namespace of its own: IPAM never
-// enters it.
+// hlPod is an attachment whose pod shares netns with others: IPAM never
+// enters it. netns must not be the node's (skel refuses that after ADD).
 func hlPod(netns *testutil.NetNS, i int) testutil.Attachment {
 	return testutil.Attachment{Pod: &testutil.Pod{NetNS: netns, ContainerID: fmt.Sprintf("hl%04d%s", i, strings.Repeat("a", 58))}}
 }
@@ -139,10 +139,11 @@ func TestHostLocalVersions(t *testing.T) {
 	ctx := context.Background()
 	node := testutil.NewNode(t, "node")
 	rt := testutil.NewRuntime(t, node, "host-local")
+	podNS := testutil.NewNetNS(t, "pods")
 	for i, v := range []string{"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
 		t.Run(v, func(t *testing.T) {
 			list, _ := hlList(t, "dualstack", v, node.Dir)
-			a := hlPod(node.NetNS, i)
+			a := hlPod(podNS, i)
 			res, err := rt.Add(ctx, list, a)
 			if err != nil {
 				t.Fatalf("ADD: %v", err)
@@ -167,6 +168,7 @@ func TestHostLocalConcurrentAdd(t *testing.T) {
 	node := testutil.NewNode(t, "node")
 	rt := testutil.NewRuntime(t, node, "host-local")
 	list, _ := hlList(t, "dualstack", "1.1.0", node.Dir)
+	podNS := testutil.NewNetNS(t, "pods")
 	const n = 50
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -176,7 +178,7 @@ func TestHostLocalConcurrentAdd(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			res, err := rt.Add(ctx, list, hlPod(node.NetNS, i))
+			res, err := rt.Add(ctx, list, hlPod(podNS, i))
 			if err != nil {
 				errs <- fmt.Errorf("ADD %d: %w", i, err)
 				return
@@ -213,11 +215,12 @@ func TestHostLocalChurn(t *testing.T) {
 	node := testutil.NewNode(t, "node")
 	rt := testutil.NewRuntime(t, node, "host-local")
 	list, _ := hlList(t, "dualstack", "1.1.0", node.Dir)
+	podNS := testutil.NewNetNS(t, "pods")
 	rng := rand.New(rand.NewPCG(1, 2))
 	live := map[int]bool{}
 	for step := 0; step < 150; step++ {
 		i := rng.IntN(20)
-		a := hlPod(node.NetNS, i)
+		a := hlPod(podNS, i)
 		if live[i] {
 			if err := rt.Del(ctx, list, a); err != nil {
 				t.Fatalf("step %d DEL %d: %v", step, i, err)
@@ -231,7 +234,7 @@ func TestHostLocalChurn(t *testing.T) {
 		live[i] = true
 	}
 	for i := range live {
-		if err := rt.Del(ctx, list, hlPod(node.NetNS, i)); err != nil {
+		if err := rt.Del(ctx, list, hlPod(podNS, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -281,16 +284,23 @@ func TestHostLocalCrash(t *testing.T) {
 	stdin := hlPluginConf(t, "1.1.0", node.Dir)
 	rng := rand.New(rand.NewPCG(3, 4))
 	const n = 60
-	killed := 0
+	var killed, partial int
 	for i := 0; i < n; i++ {
 		cmd := hlStart(t, node, bin, hlEnv("ADD", fmt.Sprintf("crash%d", i), "eth0"), stdin)
-		time.Sleep(time.Duration(rng.IntN(6000)) * time.Microsecond)
-		if cmd.Process.Signal(syscall.SIGKILL) == nil {
-			killed++
-		}
+		time.Sleep(time.Duration(rng.IntN(8000)) * time.Microsecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			killed++
+			if hlHeldBy(t, node.Dir, fmt.Sprintf("crash%d", i)) > 0 {
+				partial++
+			}
+		}
 	}
-	t.Logf("%d of %d ADDs were killed while running", killed, n)
+	t.Logf("%d of %d ADDs were killed while running, %d of them after reserving", killed, n, partial)
+	if killed < n/4 || partial == 0 {
+		t.Fatalf("only %d ADDs killed mid-run (%d after reserving): the test did not exercise crashes", killed, partial)
+	}
 	// Every reservation file is complete: "<cid>\r\neth0".
 	dir := filepath.Join(node.Dir, "hl-test")
 	for _, e := range hlReservations(t, node.Dir) {
@@ -339,6 +349,19 @@ func TestHostLocalCrash(t *testing.T) {
 	}
 }
 
+// hlHeldBy counts the reservation files naming container cid.
+func hlHeldBy(t *testing.T, dataDir, cid string) int {
+	t.Helper()
+	n := 0
+	for _, e := range hlReservations(t, dataDir) {
+		b, _ := os.ReadFile(filepath.Join(dataDir, "hl-test", e))
+		if !strings.HasPrefix(e, ".podnet/") && strings.HasPrefix(string(b), cid+"\r\n") {
+			n++
+		}
+	}
+	return n
+}
+
 // TestHostLocalGC leaks reservations (ADD with no runtime cache, as after a
 // crash of the runtime) and lets libcni's GC reclaim them through the
 // plugin, keeping the valid attachment.
@@ -354,7 +377,7 @@ func TestHostLocalGC(t *testing.T) {
 			t.Fatalf("ADD leak%d: %s", i, run.Stdout)
 		}
 	}
-	keep := hlPod(node.NetNS, 1)
+	keep := hlPod(testutil.NewNetNS(t, "pods"), 1)
 	if _, err := rt.Add(ctx, list, keep); err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +472,7 @@ func TestHostLocalBadInput(t *testing.T) {
 		{"no ranges", hlEnv("ADD", "c1", "eth0"), ipam(`"routes":[]`), 7, "no IP ranges specified"},
 		{"gateway requested", hlEnv("ADD", "c1", "eth0"), ipam(`"subnet":"10.1.0.0/24"`), 7, "requested IP 10.1.0.1 is the gateway"},
 		{"unknown CNI_ARGS", append(hlEnv("ADD", "c1", "eth0"), "CNI_ARGS=K8S_POD_NAME=x"), ipam(`"subnet":"10.1.0.0/24"`), 4, "unknown args"},
-		{"bad ifname", hlEnv("ADD", "c1", "e/0"), ipam(`"subnet":"10.1.0.0/24"`), 4, "e/0"},
+		{"bad ifname", hlEnv("ADD", "c1", "e/0"), ipam(`"subnet":"10.1.0.0/24"`), 4, "interface name"},
 		{"traversal in name", hlEnv("ADD", "c1", "eth0"), strings.Replace(ipam(`"subnet":"10.1.0.0/24"`), `"hl-test"`, `"../x"`, 1), 0, "../x"},
 		{"traversal in container ID", hlEnv("DEL", "../../x", "eth0"), ipam(`"subnet":"10.1.0.0/24"`), 0, "../../x"},
 	}
