@@ -42,7 +42,7 @@ func runIPAM(ctx context.Context, e *env, res *Result) error {
 	if err != nil {
 		return err
 	}
-	defer p.close(context.Background())
+	defer p.close(ctx)
 	var sandboxes [2]*Pod
 	for i := range p.nodes {
 		if sandboxes[i], err = p.newPod(i, 0, nil); err != nil {

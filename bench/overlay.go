@@ -90,7 +90,7 @@ func runOverlay(ctx context.Context, e *env, res *Result) error {
 	if err != nil {
 		return err
 	}
-	defer p.close(context.Background())
+	defer p.close(ctx)
 	ul, err := newUnderlay(e.nss, "overlay-underlay")
 	if err != nil {
 		return err

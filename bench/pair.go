@@ -172,14 +172,18 @@ func (p *pair) checkLeaks(res *Result) error {
 }
 
 // close deletes what is left after a failure: DEL of every pod still added
-// (best effort, to flush the plugins' state), then the namespaces.
+// (best effort, to flush the plugins' state), then the namespaces. When the
+// run was interrupted it skips the DELs: every bit of state lives in the
+// namespaces and the temp dir, which go anyway.
 func (p *pair) close(ctx context.Context) {
 	for i, n := range p.nodes {
 		if n == nil {
 			continue
 		}
 		for pod := range p.live[i] {
-			_, _ = n.Del(ctx, p.lists[i], pod)
+			if ctx.Err() == nil {
+				_, _ = n.Del(ctx, p.lists[i], pod)
+			}
 			_ = p.e.nss.Delete(pod.NS)
 		}
 		_ = p.e.nss.Delete(n.NS)

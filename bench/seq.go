@@ -51,7 +51,7 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 	if err != nil {
 		return err
 	}
-	defer p.close(context.Background())
+	defer p.close(ctx)
 	caps := func(i int) map[string]any {
 		if portmap {
 			return portMapping(i)

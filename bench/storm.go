@@ -39,7 +39,7 @@ func runStorm(ctx context.Context, e *env, res *Result, name, backend string) er
 	if err != nil {
 		return err
 	}
-	defer p.close(context.Background())
+	defer p.close(ctx)
 	if _, err := p.warmUp(ctx, portMapping(0)); err != nil {
 		return err
 	}
