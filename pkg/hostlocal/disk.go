@@ -158,6 +158,16 @@ func (s *DiskStore) markDirty() error {
 	return nil
 }
 
+// distrust records that the index may no longer match the reservation
+// files: the stamp goes (markDirty) and Unlock writes none, so the next
+// Lock rebuilds the index.
+func (s *DiskStore) distrust() {
+	s.consistent = false
+	if err := s.markDirty(); err != nil {
+		s.log.Warn("index may be out of date but its stamp stays", "error", err)
+	}
+}
+
 func (s *DiskStore) writeStamp() error {
 	st, err := dirStamp(s.dir)
 	if err != nil {

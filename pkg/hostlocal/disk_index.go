@@ -68,7 +68,7 @@ func (s *DiskStore) indexGet(a Attachment) ([]net.IP, error) {
 	ips, ok := decodeIndex(b, a)
 	if !ok {
 		s.log.Info("ignoring damaged index entry; it will be rebuilt", "file", s.indexPath(a))
-		s.consistent = false
+		s.distrust()
 	}
 	return ips, nil
 }
@@ -221,7 +221,7 @@ func (s *DiskStore) Sweep(keep func(Attachment) bool) ([]Reservation, error) {
 	}
 	all, err := s.scan()
 	if err != nil {
-		s.consistent = false
+		s.distrust()
 		return nil, err
 	}
 	var removed, kept []Reservation
@@ -239,7 +239,7 @@ func (s *DiskStore) Sweep(keep func(Attachment) bool) ([]Reservation, error) {
 		removed = append(removed, r)
 	}
 	if err := s.syncIndex(kept); err != nil {
-		s.consistent = false
+		s.distrust()
 		errs = append(errs, fmt.Errorf("rewrite index: %w", err))
 	}
 	if err := s.cleanTemps(); err != nil {

@@ -34,9 +34,9 @@ func (s *DiskStore) Reserve(a Attachment, addr net.IP, set int) (bool, error) {
 		return false, err
 	}
 	path := s.ipPath(addr)
-	err = os.Link(tmp, path)
+	err = s.publish(tmp, path, a)
 	if errors.Is(err, fs.ErrExist) && s.removeIfTorn(path) {
-		err = os.Link(tmp, path)
+		err = s.publish(tmp, path, a)
 	}
 	if errors.Is(err, fs.ErrExist) {
 		return false, nil
@@ -50,10 +50,36 @@ func (s *DiskStore) Reserve(a Attachment, addr net.IP, set int) (bool, error) {
 		s.log.Warn("record last reserved IP", "ip", addr.String(), "error", err)
 	}
 	if err := s.indexAdd(a, addr); err != nil {
-		s.consistent = false // the next Lock rebuilds the index
+		s.distrust()
 		s.log.Warn("update index; it will be rebuilt", "error", err)
 	}
 	return true, nil
+}
+
+// publish makes the reservation visible at path, failing with an error
+// wrapping fs.ErrExist when the IP is taken. On a filesystem without hard
+// links it falls back to the reference's O_EXCL create and write (a torn
+// file is then possible after a crash, and is reclaimed by removeIfTorn).
+func (s *DiskStore) publish(tmp, path string, a Attachment) error {
+	err := os.Link(tmp, path)
+	if !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(a.content())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return err
 }
 
 // tempFor returns a fsynced temp file holding a's reservation content,
@@ -142,7 +168,7 @@ func (s *DiskStore) Lookup(a Attachment) ([]net.IP, error) {
 			continue
 		}
 		s.log.Info("index entry out of date; it will be rebuilt", "ip", addr.String(), "attachment", a.content())
-		s.consistent = false
+		s.distrust()
 	}
 	return held, nil
 }
@@ -156,7 +182,7 @@ func (s *DiskStore) ReleaseIP(a Attachment, addr net.IP) error {
 		return err
 	}
 	if err := s.indexRemove(a, addr); err != nil {
-		s.consistent = false
+		s.distrust()
 		s.log.Warn("update index; it will be rebuilt", "error", err)
 	}
 	return nil
@@ -201,11 +227,11 @@ func (s *DiskStore) releaseAll(a Attachment) ([]net.IP, error) {
 		released = append(released, addr)
 	}
 	if len(errs) > 0 {
-		s.consistent = false
+		s.distrust()
 		return released, errors.Join(errs...)
 	}
 	if err := s.indexDelete(a); err != nil {
-		s.consistent = false
+		s.distrust()
 		s.log.Warn("remove index entry; it will be rebuilt", "error", err)
 	}
 	return released, nil

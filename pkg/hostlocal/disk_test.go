@@ -357,3 +357,25 @@ func TestDiskSnapshotSkipAndExhaustion(t *testing.T) {
 		t.Fatalf("exhaustion: %v", err)
 	}
 }
+
+// TestDiskStaleIndexEntryDistrusted: a reservation file rewritten in place
+// (no directory change) makes the index entry wrong; the first lookup that
+// notices drops the stamp so the next call rebuilds.
+func TestDiskStaleIndexEntryDistrusted(t *testing.T) {
+	data := t.TempDir()
+	st, p := openDisk(t, data, nil)
+	c := mustConf(t, `{"subnet":"10.1.0.0/24"}`)
+	mustAlloc(t, p, att(1), c)
+	if err := os.WriteFile(filepath.Join(st.Dir(), "10.1.0.2"), []byte("c9\r\neth0"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(att(1), c, nil); err == nil {
+		t.Fatal("CHECK passed for an address now owned by c9")
+	}
+	if _, err := os.Stat(filepath.Join(st.Dir(), metaName, stampName)); !os.IsNotExist(err) {
+		t.Fatalf("stamp kept after a stale index entry was seen: %v", err)
+	}
+	if rel, err := p.Release(Attachment{ContainerID: "c9", IfName: "eth0"}); err != nil || len(rel) != 1 {
+		t.Fatalf("release c9 after the rebuild: %v %v", rel, err)
+	}
+}
