@@ -48,7 +48,9 @@ func TestVerbsInProcess(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("# c\nnameserver 10.0.0.53\nsearch a.example b.example\ndomain example\noptions ndots:2\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := captureStdout(t, func() error { return cmdAdd(call("ADD", "c1", "eth0", netconf(dir, ""), "IgnoreUnknown=1;K8S_POD_NAME=p")) })
+	out, err := captureStdout(t, func() error {
+		return cmdAdd(call("ADD", "c1", "eth0", netconf(dir, ""), "IgnoreUnknown=1;K8S_POD_NAME=p"))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func TestAttachmentValidation(t *testing.T) {
 func TestParseValidAttachments(t *testing.T) {
 	tests := []struct {
 		name, stdin, want string
-		code             uint
+		code              uint
 	}{
 		{"new key", `{"cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}`, "a/eth0", 0},
 		{"old key", `{"cni.dev/attachments":[{"containerID":"b","ifname":"net1"}]}`, "b/net1", 0},
