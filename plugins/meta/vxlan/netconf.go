@@ -91,7 +91,13 @@ func (n *NetConf) overlayConfig(subnet netip.Prefix, peers readPeers) (*overlay.
 			return nil, err
 		}
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if subnet.IsValid() && subnet != cfg.Subnet {
+		return nil, cniplugin.ConfigErrorf("subnet %q: the pod's address is in %s", n.Subnet, subnet)
+	}
+	return cfg, nil
 }
 
 func parseVNI(v *int64) (uint32, error) {
@@ -140,8 +146,8 @@ func parseVTEPIP(s string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// parseNetwork sets Network and Subnet; the subnet key and a derived
-// subnet must agree.
+// parseNetwork sets Network and Subnet: the subnet key, else the derived
+// one.
 func (n *NetConf) parseNetwork(cfg *overlay.Config, derived netip.Prefix) error {
 	if n.Network == "" {
 		return cniplugin.ConfigErrorf("network is required: the cluster CIDR holding every node's pod subnet")
@@ -154,13 +160,8 @@ func (n *NetConf) parseNetwork(cfg *overlay.Config, derived netip.Prefix) error 
 	if n.Subnet == "" {
 		return nil
 	}
-	if cfg.Subnet, err = overlay.ParseSubnet("subnet", n.Subnet); err != nil {
-		return err
-	}
-	if derived.IsValid() && derived != cfg.Subnet {
-		return cniplugin.ConfigErrorf("subnet %q: the pod's address is in %s", n.Subnet, derived)
-	}
-	return nil
+	cfg.Subnet, err = overlay.ParseSubnet("subnet", n.Subnet)
+	return err // overlayConfig compares it with the derived subnet after Validate
 }
 
 func parseDataDir(dir string) (string, error) {
