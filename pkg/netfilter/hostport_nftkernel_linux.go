@@ -175,3 +175,23 @@ func hpReadChains(c *gnft.Conn, t *gnft.Table, st *hpNFTState) error {
 	}
 	return nil
 }
+
+// HostPortTableExists reports whether this node already forwards host ports
+// with nftables (podnet's table is there). An automatic backend choice
+// takes it as the answer: one netlink dump instead of probing the tools.
+func HostPortTableExists() bool {
+	c, err := gnft.New()
+	if err != nil {
+		return false
+	}
+	tables, err := c.ListTablesOfFamily(gnft.TableFamilyINet)
+	if err != nil {
+		return false
+	}
+	for _, t := range tables {
+		if t.Name == hpNFTTable {
+			return true
+		}
+	}
+	return false
+}
