@@ -158,3 +158,31 @@ func TestPrivilegedReconcileWaitsForLock(t *testing.T) {
 		t.Fatalf("not converged:\n%s", Lines(ch.Ops))
 	}
 }
+
+// TestPrivilegedIPv6Underlay runs an IPv4 pod network over the cluster's
+// IPv6 underlay: the device's local address is the node's IPv6 address,
+// the FDB points at the peers' IPv6 addresses, and the MTU pays the IPv6
+// overhead (1500 - 70).
+func TestPrivilegedIPv6Underlay(t *testing.T) {
+	c := testutil.NewCluster(t, 2, testutil.ClusterOptions{})
+	var pods []*testutil.Pod
+	for i, n := range c.Nodes {
+		cfg := clusterConfig(c, i, 1, "10.244", n.Dir)
+		cfg.VTEPIP = netip.MustParseAddr(n.V6)
+		for j := range cfg.Peers {
+			cfg.Peers[j].VTEPIP = netip.MustParseAddr(c.Nodes[j].V6)
+		}
+		ch := reconcileIn(t, n.NetNS, cfg)
+		if ch.MTU != 1430 {
+			t.Fatalf("node%d: overlay mtu %d over IPv6, want 1430", i, ch.MTU)
+		}
+		pods = append(pods, handPod(t, n, cfg.Subnet, ch.MTU))
+	}
+	if fdb := strings.Join(c.Nodes[0].FDB(t, "podnet.1"), "\n"); !strings.Contains(fdb, "dst "+c.Nodes[1].V6+" self permanent") {
+		t.Fatalf("node0 fdb does not point at node1's IPv6 VTEP:\n%s", fdb)
+	}
+	testutil.MustPing(t, pods[0].NetNS, podIP("10.244", 1))
+	if err := testutil.PingDF(pods[1].NetNS, podIP("10.244", 0), 1430-28); err != nil {
+		t.Fatalf("full-size DF ping over the IPv6 underlay: %v", err)
+	}
+}
