@@ -80,14 +80,18 @@ func (n *NetNS) Delete(t TB) {
 }
 
 // Exec runs a command inside the namespace (`ip netns exec`) and returns its
-// combined output. Arguments are passed as is, never through a shell.
+// stdout; stderr goes into the error when the command fails. Arguments are
+// passed as is, never through a shell.
 func (n *NetNS) Exec(name string, args ...string) (string, error) {
 	full := append([]string{"netns", "exec", n.Name, name}, args...)
-	out, err := exec.Command("ip", full...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("ip netns exec %s %s %s: %w: %s", n.Name, name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	var stdout, stderr strings.Builder
+	cmd := exec.Command("ip", full...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("ip netns exec %s %s %s: %w: %s", n.Name, name, strings.Join(args, " "), err,
+			strings.TrimSpace(stderr.String()+"\n"+stdout.String()))
 	}
-	return string(out), nil
+	return stdout.String(), nil
 }
 
 // MustExec is Exec that fails the test on error.
