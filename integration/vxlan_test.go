@@ -63,7 +63,7 @@ func vxBin(t testing.TB) string {
 
 // vxExec runs the vxlan binary directly in node for pod with a config
 // (prevResult included by the caller), as a runtime does.
-func vxExec(t *testing.T, node *testutil.NetNS, command string, pod *testutil.Pod, conf string) testutil.PluginRun {
+func vxExec(t testing.TB, node *testutil.NetNS, command string, pod *testutil.Pod, conf string) testutil.PluginRun {
 	t.Helper()
 	env := []string{"CNI_COMMAND=" + command, "CNI_PATH=" + testutil.BinDir(t, "vxlan"), "PATH=" + os.Getenv("PATH")}
 	if pod != nil {
@@ -693,4 +693,136 @@ func TestVxlanTwoOverlays(t *testing.T) {
 		t.Fatalf("after GC of overlay b on node1: %s", links)
 	}
 	testutil.MustPing(t, pods["ovl-a"][0].NetNS, pods["ovl-a"][1].IP)
+}
+
+// Benchmarks: `go test -run '^$' -bench BenchmarkVxlan -benchtime 1x ./integration/`
+// (after make build). They never run in make test: Go runs benchmarks only
+// when -bench is given.
+
+// BenchmarkVxlanAdd100Peers measures one ADD of the vxlan binary (exec
+// included, as a runtime pays it) on a node with 100 peers: when nothing
+// changed, and when one peer's vtepIP changed since the previous ADD.
+func BenchmarkVxlanAdd100Peers(b *testing.B) {
+	c := testutil.NewCluster(b, 1, testutil.ClusterOptions{})
+	node := c.Nodes[0]
+	pod := testutil.HandPod(b, node.NetNS, "pod", "vp0", netip.MustParsePrefix("10.244.0.0/24"), 1450)
+	conf := func(changed string) string {
+		peers := []string{fmt.Sprintf(`{"vtepIP": %q, "subnet": "10.244.0.0/24"}`, node.V4)}
+		for j := 1; j < 100; j++ {
+			vtep := fmt.Sprintf("198.18.%d.%d", j/250, j%250+1)
+			if j == 1 {
+				vtep = changed
+			}
+			peers = append(peers, fmt.Sprintf(`{"vtepIP": %q, "subnet": "10.244.%d.0/24"}`, vtep, j))
+		}
+		return fmt.Sprintf(`{"cniVersion": "1.1.0", "name": "ovl", "type": "vxlan", "network": "10.244.0.0/16", "dataDir": %q,
+			"peers": [%s], "prevResult": {"cniVersion": "1.1.0", "interfaces": [{"name": "vp0"}, {"name": "eth0", "sandbox": %q}],
+			"ips": [{"address": "10.244.0.2/24", "interface": 1}]}}`, filepath.Join(node.Dir, "vxlan"), strings.Join(peers, ", "), pod.Path)
+	}
+	confs := []string{conf("198.18.100.1"), conf("198.18.100.2")}
+	add := func(b *testing.B, conf string) {
+		if run := vxExec(b, node.NetNS, "ADD", pod, conf); run.ExitCode != 0 {
+			b.Fatalf("ADD: %s %s", run.Stdout, run.Stderr)
+		}
+	}
+	add(b, confs[0])
+	b.Run("no-change", func(b *testing.B) {
+		for b.Loop() {
+			add(b, confs[0])
+		}
+	})
+	b.Run("one-peer-changed", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			add(b, confs[i%2])
+		}
+	})
+}
+
+// iperfGbps runs a TCP iperf3 client in from against to for secs seconds
+// and returns the received throughput in Gbit/s.
+func iperfGbps(b *testing.B, iperf string, from *testutil.NetNS, to string, secs int) float64 {
+	b.Helper()
+	var out string
+	var err error
+	for range 20 { // the server may still be starting
+		if out, err = from.Exec(iperf, "-c", to, "-t", fmt.Sprint(secs), "-J"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		b.Fatalf("iperf3 to %s: %v", to, err)
+	}
+	var r struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		b.Fatalf("parse iperf3 output: %v\n%s", err, out)
+	}
+	return r.End.SumReceived.BitsPerSecond / 1e9
+}
+
+// BenchmarkVxlanThroughput measures one TCP stream (iperf3) pod-to-pod
+// across two nodes over the overlay, against node-to-node over the
+// underlay, and reports each in Gbit/s plus the overlay's ratio to the
+// underlay. PODNET_IPERF_SECONDS sets the length of a run (default 3).
+func BenchmarkVxlanThroughput(b *testing.B) {
+	iperf := testutil.ToolPath(b, "iperf3")
+	secs := 3
+	if s := os.Getenv("PODNET_IPERF_SECONDS"); s != "" {
+		if _, err := fmt.Sscan(s, &secs); err != nil {
+			b.Fatalf("PODNET_IPERF_SECONDS=%q: %v", s, err)
+		}
+	}
+	c := testutil.NewCluster(b, 2, testutil.ClusterOptions{})
+	var pods []*testutil.Pod
+	for i, n := range c.Nodes {
+		pods = append(pods, testutil.HandPod(b, n.NetNS, fmt.Sprintf("pod%d", i), fmt.Sprintf("vp%d", i), netip.MustParsePrefix(vxSubnet("10.244", i)), 1500))
+	}
+	configure := func(extra string) {
+		for i, n := range c.Nodes {
+			if run := vxExec(b, n.NetNS, "ADD", pods[i], vxConf(c, i, pods[i], extra)); run.ExitCode != 0 {
+				b.Fatalf("ADD on node%d: %s", i, run.Stdout)
+			}
+		}
+	}
+	configure("")
+	for _, ns := range []*testutil.NetNS{c.Nodes[1].NetNS, pods[1].NetNS} {
+		srv := exec.Command("ip", "netns", "exec", ns.Name, iperf, "-s")
+		if err := srv.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	}
+	var underlay float64
+	measure := func(name string, from *testutil.NetNS, to string, setup func()) {
+		b.Run(name, func(b *testing.B) {
+			if setup != nil {
+				setup()
+			}
+			var sum float64
+			n := 0
+			for b.Loop() {
+				sum += iperfGbps(b, iperf, from, to, secs)
+				n++
+			}
+			g := sum / float64(n)
+			b.ReportMetric(g, "Gbit/s")
+			if name == "underlay" {
+				underlay = g
+			} else if underlay > 0 {
+				b.ReportMetric(g/underlay, "x-underlay")
+			}
+		})
+	}
+	measure("underlay", c.Nodes[0].NetNS, c.Nodes[1].V4, nil)
+	measure("overlay", pods[0].NetNS, "10.244.1.2", nil)
+	measure("overlay-txChecksumOffload", pods[0].NetNS, "10.244.1.2", func() { configure(`"txChecksumOffload": true`) })
+	measure("directRouting", pods[0].NetNS, "10.244.1.2", func() { configure(`"directRouting": true, "txChecksumOffload": true`) })
 }

@@ -12,7 +12,7 @@ import (
 
 // kernelNode is a node namespace whose eth0 (one end of a veth pair) holds
 // 192.0.2.10/24, like node0 of a testutil cluster, without the cluster.
-func kernelNode(t *testing.T) *testutil.Node {
+func kernelNode(t testing.TB) *testutil.Node {
 	t.Helper()
 	n := testutil.NewNode(t, "ovl")
 	n.MustExec(t, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "ul-peer")
