@@ -216,6 +216,10 @@ func (r *Reconciler) Teardown(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("read overlay %q: %w", cfg.Device, err))
 	} else {
+		if d := have.Device; d != nil && d.Kind != "vxlan" {
+			r.log().Warn("not removing a link that is not a vxlan device", "device", d.Name, "kind", d.Kind)
+			have = without(have, d.Name)
+		}
 		for _, op := range Diff(NewState(), have) {
 			r.log().Info("teardown", "op", op.String())
 			if err := r.Kernel.Apply(op); err != nil {
@@ -227,6 +231,16 @@ func (r *Reconciler) Teardown(ctx context.Context, cfg *Config) error {
 		errs = append(errs, r.deleteMasq(ctx, cfg))
 	}
 	return errors.Join(errs...)
+}
+
+// RemoveMasquerade removes the network's masquerade rules (on both
+// backends unless ipMasqBackend names one), for a config whose ipMasq was
+// turned off. Rules already gone are not an error. nil Masq: nothing to do.
+func (r *Reconciler) RemoveMasquerade(ctx context.Context, cfg *Config) error {
+	if r.Masq == nil {
+		return nil
+	}
+	return r.deleteMasq(ctx, cfg)
 }
 
 // deleteMasq removes the owner's rules from the configured backend, or

@@ -167,3 +167,33 @@ func TestReconcileErrors(t *testing.T) {
 		t.Fatalf("underlay error: %v", err)
 	}
 }
+
+func TestTeardownLeavesForeignLink(t *testing.T) {
+	k := NewFakeKernel(testUnderlay)
+	k.S.Device = &Device{Name: "podnet.1", Kind: "bridge"}
+	r, _ := testReconciler(k, newFakeMasq())
+	if err := r.Teardown(context.Background(), testConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if k.S.Device == nil || len(k.Applied) != 0 {
+		t.Fatalf("teardown touched a bridge named like the overlay: %v", Lines(k.Applied))
+	}
+}
+
+func TestRemoveMasquerade(t *testing.T) {
+	ctx := context.Background()
+	k, m := NewFakeKernel(testUnderlay), newFakeMasq()
+	r, _ := testReconciler(k, m)
+	cfg := testConfig()
+	cfg.IPMasq = true
+	if _, err := r.Reconcile(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.IPMasq, cfg.MasqBackend = false, netfilter.NFTables
+	if err := r.RemoveMasquerade(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.rules) != 0 {
+		t.Fatalf("rules left: %v", m.rules)
+	}
+}

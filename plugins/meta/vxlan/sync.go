@@ -73,9 +73,16 @@ func (s *syncer) once(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ch, err := newReconciler(s.log).Reconcile(ctx, cfg)
+	r := newReconciler(s.log)
+	ch, err := r.Reconcile(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if !cfg.IPMasq {
+		// ipMasq may have been turned off since the rules were installed.
+		if err := r.RemoveMasquerade(ctx, cfg); err != nil {
+			return err
+		}
 	}
 	s.log.Info("overlay reconciled", "device", cfg.Device, "peers", len(cfg.Peers), "changes", len(ch.Ops))
 	return nil
