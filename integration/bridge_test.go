@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -621,4 +624,87 @@ func TestBridgeStatus(t *testing.T) {
 	if e := run.CNIError(t); !strings.Contains(e.Msg, "host-local") && !strings.Contains(e.Msg, "rangeStart") {
 		t.Fatalf("STATUS error does not come from IPAM: %d %q", e.Code, e.Msg)
 	}
+}
+
+// benchImpl is one bridge binary under benchmark, with the IPAM plugin it
+// delegates to, in a CNI_PATH of its own.
+type benchImpl struct{ name, dir string }
+
+// bridgeBenchImpls returns ours and, when $PODNET_REFERENCE_BIN (or
+// .cache/reference/bin) holds the reference bridge, the reference; both
+// delegate to the same host-local (ours), so the figures compare the
+// bridge plugins alone.
+func bridgeBenchImpls(b *testing.B) []benchImpl {
+	ours := testutil.BinDir(b, "bridge", "host-local")
+	impls := []benchImpl{{"ours", ours}}
+	ref := os.Getenv("PODNET_REFERENCE_BIN")
+	if ref == "" {
+		ref = filepath.Join(testutil.RepoRoot(b), ".cache", "reference", "bin")
+	}
+	if _, err := os.Stat(filepath.Join(ref, "bridge")); err != nil {
+		b.Logf("no reference bridge in %s; benchmarking ours only", ref)
+		return impls
+	}
+	dir := b.TempDir()
+	for src, name := range map[string]string{filepath.Join(ref, "bridge"): "bridge", filepath.Join(ours, "host-local"): "host-local"} {
+		if err := os.Symlink(src, filepath.Join(dir, name)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return append(impls, benchImpl{"reference", dir})
+}
+
+// BenchmarkBridge measures one ADD and one DEL of bridge + host-local
+// through libcni on a bridge that already holds 10, 100 and 250 pods
+// (isGateway, default route, no ipMasq: the reference's bridge-only
+// setup), for ours and the reference. Run it as root after make build:
+//
+//	go test -run '^$' -bench BenchmarkBridge -benchtime 30x ./integration/
+func BenchmarkBridge(b *testing.B) {
+	for _, impl := range bridgeBenchImpls(b) {
+		for _, pods := range []int{10, 100, 250} {
+			b.Run(fmt.Sprintf("%s/pods=%d", impl.name, pods), func(b *testing.B) {
+				benchBridgeAt(b, impl, pods)
+			})
+		}
+	}
+}
+
+func benchBridgeAt(b *testing.B, impl benchImpl, pods int) {
+	ctx := context.Background()
+	node := testutil.NewNode(b, "node")
+	rt := &testutil.Runtime{Node: node, CNI: libcni.NewCNIConfigWithCacheDir([]string{impl.dir}, b.TempDir(), nil), BinDir: impl.dir}
+	raw := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"bench","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,
+		"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}}]}`, node.Dir)
+	list := testutil.ConfList(b, raw)
+	for i := 0; i < pods; i++ {
+		att := testutil.Attachment{Pod: testutil.NewPod(b, fmt.Sprintf("fill%d", i)), IfName: "eth0"}
+		if _, err := rt.Add(ctx, list, att); err != nil {
+			b.Fatalf("fill pod %d: %v", i, err)
+		}
+	}
+	pod := testutil.NewPod(b, "bench")
+	var add, del []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		att := testutil.Attachment{Pod: pod, IfName: "eth0"}
+		t0 := time.Now()
+		if _, err := rt.Add(ctx, list, att); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := rt.Del(ctx, list, att); err != nil {
+			b.Fatal(err)
+		}
+		add, del = append(add, t1.Sub(t0)), append(del, time.Since(t1))
+	}
+	b.StopTimer()
+	b.ReportMetric(medianMS(add), "add-p50-ms")
+	b.ReportMetric(medianMS(del), "del-p50-ms")
+}
+
+func medianMS(d []time.Duration) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[len(s)/2].Microseconds()) / 1000
 }
