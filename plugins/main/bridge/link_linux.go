@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
@@ -165,14 +166,20 @@ func deleteHostVeth(name string) (bool, error) {
 	return true, nil
 }
 
-// setupPort makes the host end a bridge port: accept_ra=0 while it is
-// still down, master, hairpin and isolation flags, VLANs, then up.
-// Equivalent to: `ip link set $host master $br; bridge link set dev $host
-// hairpin on isolated on; ip link set $host up`.
+// setupPort makes the host end a bridge port: while it is still down,
+// accept_ra=0 and IPv6 off (a bridge port needs no address of its own, so
+// it neither learns from a pod's router advertisements nor spends DAD and
+// MLD work per pod); then master, hairpin and isolation flags, VLANs, up.
+// Equivalent to: `sysctl net.ipv6.conf.$host.accept_ra=0
+// net.ipv6.conf.$host.disable_ipv6=1; ip link set $host master $br;
+// bridge link set dev $host hairpin on isolated on; ip link set $host up`.
 func setupPort(host, br netlink.Link, p linkPlan) error {
 	name := host.Attrs().Name
-	if err := ensureSysctl("net/ipv6/conf/"+name+"/accept_ra", "0"); err != nil && !errors.Is(err, syscall.ENOENT) {
-		return fmt.Errorf("veth %q: %w", name, err)
+	for _, key := range []string{"accept_ra=0", "disable_ipv6=1"} {
+		k, v, _ := strings.Cut(key, "=")
+		if err := writeSysctl("net/ipv6/conf/"+name+"/"+k, v); err != nil && !errors.Is(err, syscall.ENOENT) {
+			return fmt.Errorf("veth %q: %w", name, err)
+		}
 	}
 	if err := netlink.LinkSetMasterByIndex(host, br.Attrs().Index); err != nil {
 		return fmt.Errorf("attach veth %q to bridge %q: %w", name, p.Bridge, err)

@@ -38,3 +38,12 @@ func readSysctl(key string) (string, error) {
 	}
 	return string(bytes.TrimSpace(b)), nil
 }
+
+// writeSysctl sets a /proc/sys key without reading it first, for keys of
+// a link this call just created.
+func writeSysctl(key, value string) error {
+	if err := os.WriteFile(filepath.Join(procSys, key), []byte(value), 0o644); err != nil {
+		return fmt.Errorf("set sysctl %s=%s: %w", key, value, err)
+	}
+	return nil
+}
