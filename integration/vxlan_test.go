@@ -465,6 +465,9 @@ type vxOverlay struct {
 	// vxlan holds extra vxlan keys (a JSON object body); the peers key
 	// defaults to every node of the cluster.
 	vxlan string
+	// ipamRoutes gives pods routes to the cluster network and a default
+	// route from host-local, with isGateway but not isDefaultGateway.
+	ipamRoutes bool
 }
 
 // conflist is node i's list.
@@ -479,10 +482,15 @@ func (o vxOverlay) conflist(t *testing.T, c *testutil.Cluster, i int) *libcni.Ne
 	if o.vxlan != "" {
 		vx += ", " + o.vxlan
 	}
+	gw := `"isDefaultGateway": true`
+	ipam := fmt.Sprintf(`"type": "host-local", "dataDir": %q, "ranges": [[{"subnet": %q}]]`, filepath.Join(n.Dir, "ipam"), vxSubnet(o.prefix, i))
+	if o.ipamRoutes {
+		gw = `"isDefaultGateway": false`
+		ipam += fmt.Sprintf(`, "routes": [{"dst": "%s.0.0/16"}, {"dst": "0.0.0.0/0"}]`, o.prefix)
+	}
 	return testutil.ConfList(t, fmt.Sprintf(`{"cniVersion": "1.1.0", "name": %q, "plugins": [
-  {"type": "bridge", "bridge": %q, "isGateway": true, "isDefaultGateway": true, "ipMasq": false, "hairpinMode": true,
-   "ipam": {"type": "host-local", "dataDir": %q, "ranges": [[{"subnet": %q}]]}},
-  {%s}]}`, o.name, o.bridge, filepath.Join(n.Dir, "ipam"), vxSubnet(o.prefix, i), vx))
+  {"type": "bridge", "bridge": %q, "isGateway": true, %s, "ipMasq": false, "hairpinMode": true, "ipam": {%s}},
+  {%s}]}`, o.name, o.bridge, gw, ipam, vx))
 }
 
 // vxPod is a pod attached through libcni.
@@ -660,9 +668,12 @@ func TestVxlanDirectRouting(t *testing.T) {
 func TestVxlanTwoOverlays(t *testing.T) {
 	ctx := context.Background()
 	c := testutil.NewCluster(t, 2, testutil.ClusterOptions{})
+	// 10.246, not the adjacent 10.245: two adjacent /16s in the nftables
+	// masquerade map currently make pkg/netfilter fail to read it back
+	// ("range from 10.245.0.0 to 10.245.0.0 is not a prefix"; reported).
 	ovs := []vxOverlay{
 		{name: "ovl-a", prefix: "10.244", vni: 1, bridge: "cni0"},
-		{name: "ovl-b", prefix: "10.246", vni: 2, bridge: "cni1", vxlan: `"port": 4790`},
+		{name: "ovl-b", prefix: "10.246", vni: 2, bridge: "cni1", vxlan: `"port": 4790`, ipamRoutes: true},
 	}
 	rts := vxRuntimes(t, c)
 	pods := map[string][]*vxPod{}
@@ -680,6 +691,12 @@ func TestVxlanTwoOverlays(t *testing.T) {
 		testutil.MustPing(t, ps[0].NetNS, ps[1].IP)
 		testutil.MustPing(t, ps[1].NetNS, ps[0].IP)
 	}
+	// Overlay b's pods route by host-local routes, not isDefaultGateway:
+	// the cluster network and the outside work the same.
+	if routes := strings.Join(pods["ovl-b"][0].Routes(t, "4"), "\n"); !strings.Contains(routes, "10.246.0.0/16 via 10.246.0.1") {
+		t.Fatalf("overlay b pod routes:\n%s", routes)
+	}
+	testutil.MustPing(t, pods["ovl-b"][0].NetNS, testutil.OutsideV4)
 	// Removing overlay b from node1 leaves overlay a working.
 	b1 := pods["ovl-b"][1]
 	lb := ovs[1].conflist(t, c, 1)
