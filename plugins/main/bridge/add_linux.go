@@ -11,11 +11,14 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
+	"github.com/podnet/podnet/pkg/netfilter"
 )
 
 // attachment holds what ADD built so far, for the result and for undo.
 type attachment struct {
 	bridge, host, pod, vlanGW netlink.Link
+	// spoofKey is set once the MAC spoof check elements were added.
+	spoofKey string
 }
 
 // ipamOutcome is the IPAM ADD that runs while the links are built.
@@ -50,7 +53,7 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	out := <-ipamCh
 	defer func() {
 		if err != nil {
-			undoAdd(ctx, att, out, ipam, c.Log)
+			undoAdd(ctx, att, out, ipam, d, c.Log)
 		}
 	}()
 	if linkErr != nil {
@@ -67,6 +70,12 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	}
 	if att.pod, err = setupPod(pod, lp, ap); err != nil {
 		return nil, err
+	}
+	if conf.MacSpoofChk {
+		att.spoofKey = netfilter.SpoofKey(conf.Name, c.ContainerID, c.IfName)
+		if err = d.spoof().EnsureSpoofCheck(ctx, att.spoofKey, lp.HostVeth, att.pod.Attrs().HardwareAddr); err != nil {
+			return nil, err
+		}
 	}
 	if ap != nil {
 		if err = setupNode(ctx, conf, lp, att, ap, d, c.Log); err != nil {
@@ -129,10 +138,15 @@ func setupNode(ctx context.Context, conf *netConf, lp linkPlan, att *attachment,
 	return nil
 }
 
-// undoAdd removes what a failed ADD created: the veth pair (its pod end
-// goes with it) and the IPAM allocation. The bridge, gateway addresses and
+// undoAdd removes what a failed ADD created: the spoof check elements,
+// the veth pair (its pod end goes with it) and the IPAM allocation. The bridge, gateway addresses and
 // masquerade rules are shared by the network and stay.
-func undoAdd(ctx context.Context, att *attachment, out ipamOutcome, ipam ipamClient, log *slog.Logger) {
+func undoAdd(ctx context.Context, att *attachment, out ipamOutcome, ipam ipamClient, d deps, log *slog.Logger) {
+	if att != nil && att.spoofKey != "" {
+		if err := d.spoof().DeleteSpoofCheck(ctx, att.spoofKey); err != nil {
+			log.Error("undo ADD: " + err.Error())
+		}
+	}
 	if att != nil && att.host != nil {
 		if _, err := deleteHostVeth(att.host.Attrs().Name); err != nil {
 			log.Error("undo ADD: " + err.Error())

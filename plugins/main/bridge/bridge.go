@@ -78,7 +78,8 @@ func status(c *cniplugin.Call, d deps) error {
 	return nil
 }
 
-// gc forwards GC to IPAM and, when no attachment of the network is valid
+// gc forwards GC to IPAM, removes the spoof check elements of attachments
+// not in the valid list and, when no attachment of the network is valid
 // any more, removes its masquerade rules. It carries on past errors and
 // reports them all.
 func gc(c *cniplugin.Call, d deps) error {
@@ -91,6 +92,13 @@ func gc(c *cniplugin.Call, d deps) error {
 	valid, err := validAttachments(c.StdinData)
 	if err != nil {
 		return err
+	}
+	if conf.MacSpoofChk {
+		keys := map[string]bool{}
+		for _, a := range valid {
+			keys[netfilter.SpoofKey(conf.Name, a.ContainerID, a.IfName)] = true
+		}
+		errs = append(errs, d.spoof().GCSpoofCheck(ctx, conf.Name, keys))
 	}
 	if conf.IPMasq && conf.l3() && len(valid) == 0 {
 		m, err := d.masq(conf.backend)

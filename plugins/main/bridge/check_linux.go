@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
+	"github.com/podnet/podnet/pkg/netfilter"
 )
 
 // checkAttachment performs CHECK against the cached ADD result: IPAM (in
@@ -42,6 +43,16 @@ func checkAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, res 
 	}
 	if err := checkHostVeth(peer, br, res); err != nil {
 		return err
+	}
+	if conf.MacSpoofChk {
+		mac, err := net.ParseMAC(podIf.Mac)
+		if err != nil {
+			return fmt.Errorf("check: prevResult MAC %q of %q: %w", podIf.Mac, podIf.Name, err)
+		}
+		key := netfilter.SpoofKey(conf.Name, c.ContainerID, c.IfName)
+		if err := d.spoof().CheckSpoofCheck(ctx, key, hostVethName(conf.Name, c.ContainerID, c.IfName), mac); err != nil {
+			return err
+		}
 	}
 	if conf.l3() {
 		return checkNode(ctx, conf, br, res, d)

@@ -11,11 +11,14 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
+	"github.com/podnet/podnet/pkg/netfilter"
 )
 
 // delAttachment performs DEL: the veth pair goes (found by its stable
 // host-side name, so a vanished netns does not matter) while IPAM
-// releases. No netfilter state is per pod, so a normal DEL writes none;
+// releases. No netfilter state is per pod (but the two spoof check
+// elements of macspoofchk, found by their comment), so a normal DEL writes
+// none;
 // only when the bridge itself is gone are the network's masquerade rules
 // torn down. Everything missing counts as done.
 func delAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps) error {
@@ -23,6 +26,9 @@ func delAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	ipamErr := make(chan error, 1)
 	go func() { ipamErr <- ipam.Del(ctx) }()
 	err := errors.Join(deleteLinks(conf, c), <-ipamErr)
+	if conf.MacSpoofChk {
+		err = errors.Join(err, d.spoof().DeleteSpoofCheck(ctx, netfilter.SpoofKey(conf.Name, c.ContainerID, c.IfName)))
+	}
 	if err != nil {
 		return err
 	}

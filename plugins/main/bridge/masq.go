@@ -1,15 +1,27 @@
 package main
 
 import (
+	"context"
+	"net"
+
 	"github.com/podnet/podnet/pkg/netfilter"
 )
 
-// deps are the plugin's outside dependencies: the IPAM plugin and the
-// masquerade backend. Verbs take them as a parameter so tests can pass
+// spoofChecker is what macspoofchk needs of netfilter.SpoofChecker.
+type spoofChecker interface {
+	EnsureSpoofCheck(ctx context.Context, key, port string, mac net.HardwareAddr) error
+	CheckSpoofCheck(ctx context.Context, key, port string, mac net.HardwareAddr) error
+	DeleteSpoofCheck(ctx context.Context, key string) error
+	GCSpoofCheck(ctx context.Context, network string, valid map[string]bool) error
+}
+
+// deps are the plugin's outside dependencies: the IPAM plugin, the
+// masquerade backend and the MAC spoof checker. Verbs take them as a parameter so tests can pass
 // fakes; realDeps is what the binary uses.
 type deps struct {
-	ipam func(conf *netConf, stdin []byte) ipamClient
-	masq func(b netfilter.Backend) (netfilter.Masquerader, error)
+	ipam  func(conf *netConf, stdin []byte) ipamClient
+	masq  func(b netfilter.Backend) (netfilter.Masquerader, error)
+	spoof func() spoofChecker
 }
 
 func realDeps() deps {
@@ -23,5 +35,6 @@ func realDeps() deps {
 		masq: func(b netfilter.Backend) (netfilter.Masquerader, error) {
 			return netfilter.NewMasquerader(netfilter.ChooseMasquerade(b))
 		},
+		spoof: func() spoofChecker { return netfilter.NewSpoofChecker() },
 	}
 }
