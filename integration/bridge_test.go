@@ -708,3 +708,37 @@ func medianMS(d []time.Duration) float64 {
 	slices.Sort(s)
 	return float64(s[len(s)/2].Microseconds()) / 1000
 }
+
+// TestBridgeMacSpoofCheck: with macspoofchk a pod that changes its MAC is
+// cut off; DEL (even with the netns gone) and GC leave no state.
+func TestBridgeMacSpoofCheck(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{Bridge: map[string]any{"macspoofchk": true, "isGateway": true}, Ranges: v4Range("10.35.0.0/24")}.conflist(t, node.Dir)
+	before := node.Netfilter(t)
+	a, ra := addPod(t, rt, list, "pod-a", nil)
+	b, rb := addPod(t, rt, list, "pod-b", nil)
+	testutil.MustPing(t, a.Pod.NetNS, podIP(t, rb, false))
+	if err := rt.Check(ctx, list, a); err != nil {
+		t.Fatalf("CHECK: %v", err)
+	}
+	a.Pod.MustExec(t, "ip", "link", "set", "eth0", "address", "0a:58:de:ad:be:ef")
+	b.Pod.MustExec(t, "ip", "neigh", "flush", "all")
+	testutil.MustNotPing(t, a.Pod.NetNS, podIP(t, rb, false))
+	a.Pod.MustExec(t, "ip", "link", "set", "eth0", "address", ra.Interfaces[2].Mac)
+	testutil.MustPing(t, a.Pod.NetNS, podIP(t, rb, false))
+
+	b.Pod.Delete(t)
+	for _, att := range []testutil.Attachment{a, b} {
+		if err := rt.Del(ctx, list, att); err != nil {
+			t.Fatalf("DEL: %v", err)
+		}
+	}
+	if err := rt.GC(ctx, list); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	if got := node.Netfilter(t); got != before {
+		t.Fatalf("netfilter after DEL+GC:\n%s\nwant:\n%s", got, before)
+	}
+}
