@@ -14,7 +14,8 @@ import (
 
 // setupPortVlans applies vlan/vlanTrunk to a bridge port: unless
 // preserveDefaultVlan, the bridge's default PVID the port was born with is
-// removed; the vlan becomes PVID and untagged; trunk VLANs are tagged.
+// removed; the vlan becomes PVID and untagged; trunk VLANs are tagged; a
+// trunk without vlan gets VLAN 1 back as PVID, untagged.
 // Equivalent to: `bridge vlan del dev $port vid 1; bridge vlan add dev
 // $port vid $vlan pvid untagged; bridge vlan add dev $port vid $trunk`.
 func setupPortVlans(port netlink.Link, p linkPlan) error {
@@ -44,6 +45,13 @@ func setupPortVlans(port netlink.Link, p linkPlan) error {
 		}
 		if err := netlink.BridgeVlanAdd(port, uint16(vid), false, false, false, true); err != nil {
 			return fmt.Errorf("add trunk vlan %d to bridge port %q: %w", vid, name, err)
+		}
+	}
+	if p.PVID == 0 {
+		// A trunk without vlan keeps VLAN 1 as its native VLAN, as the
+		// reference does.
+		if err := netlink.BridgeVlanAdd(port, 1, true, true, false, true); err != nil {
+			return fmt.Errorf("add native vlan 1 to bridge port %q: %w", name, err)
 		}
 	}
 	return nil
