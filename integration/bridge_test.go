@@ -742,3 +742,89 @@ func TestBridgeMacSpoofCheck(t *testing.T) {
 		t.Fatalf("netfilter after DEL+GC:\n%s\nwant:\n%s", got, before)
 	}
 }
+
+// TestBridgeMasqueradeIPTables: the iptables backend masquerades the same
+// way, with one chain per network, and GC removes it.
+func TestBridgeMasqueradeIPTables(t *testing.T) {
+	ctx := context.Background()
+	c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
+	node := c.Nodes[0]
+	rt := testutil.NewRuntime(t, node.Node, "bridge", "host-local")
+	list := bridgeNet{
+		Bridge: map[string]any{"isDefaultGateway": true, "ipMasq": true, "ipMasqBackend": "iptables"},
+		Ranges: v4Range("10.36.0.0/24"),
+	}.conflist(t, node.Dir)
+	a, _ := addPod(t, rt, list, "pod-a", nil)
+	b, _ := addPod(t, rt, list, "pod-b", nil)
+	saved := node.MustExec(t, "iptables-save", "-t", "nat")
+	if strings.Count(saved, "-A PODNET-MASQ -s 10.36.0.0/24") != 1 || strings.Count(saved, "-j MASQUERADE") != 1 {
+		t.Fatalf("want one jump and one MASQUERADE rule for two pods:\n%s", saved)
+	}
+	testutil.StartEcho(t, c.Outside, "tcp", "0.0.0.0:7000")
+	seen, err := testutil.DialRetry(ctx, a.Pod.NetNS, "tcp", testutil.OutsideV4+":7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.PeerIP(seen); got != node.V4 {
+		t.Fatalf("outside saw %s, want %s", got, node.V4)
+	}
+	if err := rt.Check(ctx, list, a); err != nil {
+		t.Fatalf("CHECK: %v", err)
+	}
+	for _, att := range []testutil.Attachment{a, b} {
+		if err := rt.Del(ctx, list, att); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := node.MustExec(t, "iptables-save", "-t", "nat"); !strings.Contains(got, "PODNET-MASQ") {
+		t.Fatalf("DEL removed the network's rules; only GC should:\n%s", got)
+	}
+	if err := rt.GC(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	if got := node.MustExec(t, "iptables-save", "-t", "nat"); strings.Contains(got, "PODNET") {
+		t.Fatalf("rules left after GC:\n%s", got)
+	}
+}
+
+// vlanFilteringSupported probes for bridge VLAN filtering in a scratch
+// namespace.
+func vlanFilteringSupported(t *testing.T) error {
+	n := testutil.NewNetNS(t, "vlanprobe")
+	_, err := n.Exec("ip", "link", "add", "probe0", "type", "bridge", "vlan_filtering", "1")
+	return err
+}
+
+// TestBridgeVlan: pods on VLAN 10 reach each other and their gateway on
+// cni0.10, not a pod on VLAN 20; the trunk port carries both tagged.
+func TestBridgeVlan(t *testing.T) {
+	testutil.SkipWithoutOptionalFeature(t, "bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)", vlanFilteringSupported(t))
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	v10 := bridgeNet{Name: "v10", Bridge: map[string]any{"vlan": 10, "isGateway": true}, Ranges: v4Range("10.37.10.0/24")}.conflist(t, node.Dir)
+	v20 := bridgeNet{Name: "v20", Bridge: map[string]any{"vlan": 20}, Ranges: v4Range("10.37.20.0/24")}.conflist(t, node.Dir)
+	a, _ := addPod(t, rt, v10, "a10", nil)
+	_, rb := addPod(t, rt, v10, "b10", nil)
+	c20, rc := addPod(t, rt, v20, "c20", nil)
+	testutil.MustPing(t, a.Pod.NetNS, podIP(t, rb, false))
+	testutil.MustPing(t, a.Pod.NetNS, "10.37.10.1")
+	if !strings.Contains(node.MustExec(t, "ip", "-o", "addr", "show", "dev", "cni0.10"), "10.37.10.1/24") {
+		t.Fatal("gateway address not on cni0.10")
+	}
+	c20.Pod.MustExec(t, "ip", "addr", "add", "10.37.10.99/24", "dev", "eth0")
+	testutil.MustNotPing(t, c20.Pod.NetNS, podIP(t, rb, false))
+	vlans := node.MustExec(t, "bridge", "vlan", "show", "dev", rc.Interfaces[1].Name)
+	if !strings.Contains(vlans, "20 PVID") || strings.Contains(vlans, " 1 ") {
+		t.Fatalf("VLANs of the VLAN 20 port:\n%s", vlans)
+	}
+	if err := rt.Check(ctx, v10, a); err != nil {
+		t.Fatalf("CHECK: %v", err)
+	}
+	trunk := bridgeNet{Name: "trunk", Bridge: map[string]any{"vlanTrunk": []map[string]int{{"id": 10}, {"id": 20}}}}.conflist(t, node.Dir)
+	_, rt2 := addPod(t, rt, trunk, "trunk", nil)
+	vlans = node.MustExec(t, "bridge", "vlan", "show", "dev", rt2.Interfaces[1].Name)
+	if !strings.Contains(vlans, "10") || !strings.Contains(vlans, "20") || !strings.Contains(vlans, "1 PVID Egress Untagged") {
+		t.Fatalf("VLANs of the trunk port (want 10 and 20 tagged, 1 native):\n%s", vlans)
+	}
+}
