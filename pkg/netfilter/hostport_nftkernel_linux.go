@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	gnft "github.com/google/nftables"
 	"github.com/google/nftables/userdata"
@@ -89,8 +90,40 @@ func hpNFTExecError(stderr string, err error) error {
 	return e
 }
 
-// Read is part of hpNFT: about twenty netlink dumps, no exec.
+// hpReadAttempts bounds the retries of a read that raced a commit.
+const hpReadAttempts = 50
+
+// Read is part of hpNFT: about twenty netlink dumps, no exec, repeated
+// until no transaction committed while it ran.
 func (k *hpNFTKernel) Read(_ context.Context) (*hpNFTState, error) {
+	for i := 0; ; i++ {
+		gen, err := hpNFTGen()
+		if err != nil {
+			if hpNoNFTables(err) {
+				return &hpNFTState{}, nil
+			}
+			return nil, err
+		}
+		st, err := hpReadOnce()
+		if err != nil {
+			return nil, err
+		}
+		after, err := hpNFTGen()
+		if err != nil {
+			return nil, err
+		}
+		if after == gen {
+			return st, nil
+		}
+		if i == hpReadAttempts {
+			return nil, fmt.Errorf("read table inet %s: the ruleset changed during each of %d reads", hpNFTTable, i+1)
+		}
+		time.Sleep(time.Duration(i%5+1) * time.Millisecond)
+	}
+}
+
+// hpReadOnce reads the table once; the caller checks it was consistent.
+func hpReadOnce() (*hpNFTState, error) {
 	c, err := gnft.New(gnft.AsLasting())
 	if err != nil {
 		return nil, fmt.Errorf("open nftables netlink socket: %w", err)
