@@ -55,10 +55,26 @@ func ensureGateways(l netlink.Link, gws []net.IPNet, force bool, log *slog.Logge
 		added = true
 	}
 	if added {
-		if err := netlink.LinkSetHardwareAddr(l, l.Attrs().HardwareAddr); err != nil {
-			return fmt.Errorf("pin MAC %s of %q: %w", l.Attrs().HardwareAddr, name, err)
+		if err := pinMAC(l); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// pinMAC sets the link's MAC explicitly (to its current value, or a random
+// one when it has none: a bridge that lost its last port has 00:00:..),
+// so a bridge stops following its lowest port.
+// Equivalent to: `ip link set $br address $mac`.
+func pinMAC(l netlink.Link) error {
+	mac := l.Attrs().HardwareAddr
+	if len(mac) == 0 {
+		mac = randomMAC()
+	}
+	if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
+		return fmt.Errorf("pin MAC %s of %q: %w", mac, l.Attrs().Name, err)
+	}
+	l.Attrs().HardwareAddr = mac
 	return nil
 }
 

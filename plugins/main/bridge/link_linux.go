@@ -79,7 +79,7 @@ func createBridge(p linkPlan) (netlink.Link, error) {
 
 // convergeBridge makes an existing bridge match the plan: accept_ra=0 (no
 // router advertisements from pods configure the node), promiscuous mode
-// when asked, and up.
+// when asked, a pinned MAC when it has none, and up.
 func convergeBridge(br netlink.Link, p linkPlan) error {
 	if err := ensureSysctl("net/ipv6/conf/"+p.Bridge+"/accept_ra", "0"); err != nil && !errors.Is(err, syscall.ENOENT) {
 		return fmt.Errorf("bridge %q: %w", p.Bridge, err)
@@ -87,6 +87,12 @@ func convergeBridge(br netlink.Link, p linkPlan) error {
 	if p.Promisc && br.Attrs().Promisc == 0 {
 		if err := netlink.SetPromiscOn(br); err != nil {
 			return fmt.Errorf("set bridge %q promiscuous: %w", p.Bridge, err)
+		}
+	}
+	if len(br.Attrs().HardwareAddr) == 0 {
+		// An unpinned bridge without ports has the zero MAC; pin one now.
+		if err := pinMAC(br); err != nil {
+			return err
 		}
 	}
 	if br.Attrs().Flags&net.FlagUp == 0 {
