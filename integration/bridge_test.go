@@ -828,3 +828,92 @@ func TestBridgeVlan(t *testing.T) {
 		t.Fatalf("VLANs of the trunk port (want 10 and 20 tagged, 1 native):\n%s", vlans)
 	}
 }
+
+// TestBridgeStatusBackendUnusable: with ipMasq and no netfilter tool
+// reachable, STATUS fails with code 50.
+func TestBridgeStatusBackendUnusable(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	bin := testutil.BinDir(t, "bridge", "host-local")
+	for _, backend := range []string{"", "iptables", "nftables"} {
+		conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"st","type":"bridge","ipMasq":true,"ipMasqBackend":%q,
+			"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.38.0.0/24"}]]}}`, backend, node.Dir)
+		env := []string{"CNI_COMMAND=STATUS", "CNI_PATH=" + bin, "PATH=" + t.TempDir()}
+		run := testutil.ExecPlugin(t, node.NetNS, bin+"/bridge", env, []byte(conf))
+		if run.ExitCode == 0 {
+			t.Fatalf("backend %q: STATUS succeeded without iptables or nft", backend)
+		}
+		if e := run.CNIError(t); e.Code != 50 || !strings.Contains(e.Msg, "ipMasq") {
+			t.Fatalf("backend %q: STATUS error %d %q, want 50 about ipMasq", backend, e.Code, e.Msg)
+		}
+	}
+}
+
+// TestBridgeMACPinned: the bridge keeps its MAC when a port with a lower
+// MAC joins, so the gateway's MAC never flaps under pods.
+func TestBridgeMACPinned(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{Bridge: map[string]any{"isGateway": true}, Ranges: v4Range("10.39.0.0/24")}.conflist(t, node.Dir)
+	_, r := addPod(t, rt, list, "pod", nil)
+	mac := r.Interfaces[0].Mac
+	node.MustExec(t, "ip", "link", "add", "low0", "address", "02:00:00:00:00:01", "type", "veth", "peer", "name", "low1")
+	node.MustExec(t, "ip", "link", "set", "low0", "master", "cni0", "up")
+	node.MustExec(t, "ip", "link", "set", "low1", "up")
+	if got := node.MustExec(t, "cat", "/sys/class/net/cni0/address"); strings.TrimSpace(got) == "02:00:00:00:00:01" {
+		t.Fatal("bridge took the new port's MAC")
+	}
+	out := node.MustExec(t, "ip", "-o", "link", "show", "cni0")
+	if !strings.Contains(out, mac) {
+		t.Fatalf("bridge MAC changed from %s: %s", mac, out)
+	}
+}
+
+// TestBridgeForceAddress: a bridge holding another IPv4 address refuses
+// the network unless forceAddress, which replaces the address.
+func TestBridgeForceAddress(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	node.MustExec(t, "ip", "link", "add", "cni0", "type", "bridge")
+	node.MustExec(t, "ip", "addr", "add", "10.40.9.1/24", "dev", "cni0")
+	list := bridgeNet{Bridge: map[string]any{"isGateway": true}, Ranges: v4Range("10.40.0.0/24")}.conflist(t, node.Dir)
+	pod := testutil.NewPod(t, "pod")
+	_, err := rt.Add(context.Background(), list, testutil.Attachment{Pod: pod, IfName: "eth0"})
+	if err == nil || !strings.Contains(err.Error(), "forceAddress") {
+		t.Fatalf("ADD on a bridge with another address = %v, want an error naming forceAddress", err)
+	}
+	if v := vethsOn(t, node.NetNS); len(v) != 0 {
+		t.Fatalf("veths left after the failed ADD: %v", v)
+	}
+	if r := reservations(t, node.Dir, "podnet-br"); len(r) != 0 {
+		t.Fatalf("reservations left after the failed ADD: %v", r)
+	}
+	forced := bridgeNet{Bridge: map[string]any{"isGateway": true, "forceAddress": true}, Ranges: v4Range("10.40.0.0/24")}.conflist(t, node.Dir)
+	addPod(t, rt, forced, "pod2", nil)
+	addrs := node.MustExec(t, "ip", "-o", "-4", "addr", "show", "dev", "cni0")
+	if !strings.Contains(addrs, "10.40.0.1/24") || strings.Contains(addrs, "10.40.9.1") {
+		t.Fatalf("bridge addresses after forceAddress: %s", addrs)
+	}
+}
+
+// TestBridgeEnableDAD: with enabledad the IPv6 address is usable (not
+// tentative) when ADD returns, and ADD waits only for DAD itself.
+func TestBridgeEnableDAD(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{Bridge: map[string]any{"isGateway": true, "enabledad": true}, Ranges: [][]map[string]any{{{"subnet": "fd00:41::/64"}}}}.conflist(t, node.Dir)
+	start := time.Now()
+	a, r := addPod(t, rt, list, "pod", nil)
+	took := time.Since(start)
+	if out := a.Pod.MustExec(t, "ip", "-6", "-o", "addr", "show", "dev", "eth0"); strings.Contains(out, "tentative") || !strings.Contains(out, podIP(t, r, true)) {
+		t.Fatalf("pod IPv6 after ADD with enabledad: %s", out)
+	}
+	if got := a.Pod.Sysctl(t, "net/ipv6/conf/eth0/accept_dad"); got != "1" {
+		t.Fatalf("accept_dad = %s, want 1", got)
+	}
+	if took > 4*time.Second {
+		t.Fatalf("ADD with enabledad took %s", took)
+	}
+	if err := testutil.Ping(a.Pod.NetNS, "fd00:41::1", 1); err != nil {
+		t.Fatalf("first ping6 to the gateway: %v", err)
+	}
+}
