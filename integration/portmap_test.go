@@ -385,3 +385,173 @@ func pmLinesWith(dump, s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// pmExec runs the portmap binary directly in the node, as a runtime would.
+func pmExec(t *testing.T, node *testutil.NetNS, cmd, netns, containerID string, conf string, extraEnv ...string) testutil.PluginRun {
+	t.Helper()
+	bin := filepath.Join(testutil.BinDir(t, "portmap"), "portmap")
+	env := append([]string{"CNI_COMMAND=" + cmd, "CNI_CONTAINERID=" + containerID, "CNI_NETNS=" + netns, "CNI_IFNAME=eth0",
+		"CNI_PATH=/nonexistent", "PATH=" + os.Getenv("PATH")}, extraEnv...)
+	return testutil.ExecPlugin(t, node, bin, env, []byte(conf))
+}
+
+// pmConf is a portmap config with a hand-written prevResult for 10.1.0.2
+// (and fd00:1::2) on eth0 in netns, and the given extra keys.
+func pmConf(netns, extra string) string {
+	return `{"cniVersion":"1.1.0","name":"pm-direct","type":"portmap"` + extra + `,
+		"prevResult":{"cniVersion":"1.1.0","interfaces":[{"name":"cni0"},{"name":"eth0","sandbox":"` + netns + `"}],
+		"ips":[{"address":"10.1.0.2/24","gateway":"10.1.0.1","interface":1},{"address":"fd00:1::2/64","interface":1}]}}`
+}
+
+// TestPortmapBadInput: every invalid option or mapping is CNI error 7
+// naming it, and nothing reaches netfilter.
+func TestPortmapBadInput(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	pod := testutil.NewPod(t, "pod")
+	pm := func(s string) string { return `,"runtimeConfig":{"portMappings":[` + s + `]}` }
+	before := node.Netfilter(t)
+	for _, tc := range []struct{ name, extra, msg string }{
+		{"hostPort 0", pm(`{"hostPort":0,"containerPort":80,"protocol":"tcp"}`), "hostPort 0 out of range 1-65535"},
+		{"hostPort too big", pm(`{"hostPort":65536,"containerPort":80,"protocol":"tcp"}`), "portMappings[0] {hostPort: 65536"},
+		{"containerPort 0", pm(`{"hostPort":80,"containerPort":0,"protocol":"tcp"}`), "containerPort 0 out of range"},
+		{"protocol", pm(`{"hostPort":80,"containerPort":80,"protocol":"gre"}`), `protocol "gre"`},
+		{"hostIP", pm(`{"hostPort":80,"containerPort":80,"protocol":"tcp","hostIP":"localhost"}`), `hostIP "localhost" is not an IP address`},
+		{"duplicate", pm(`{"hostPort":80,"containerPort":80,"protocol":"tcp"},{"hostPort":80,"containerPort":90,"protocol":"tcp"}`), "already mapped by portMappings[0]"},
+		{"markMasqBit", `,"markMasqBit":40` + pm(`{"hostPort":80,"containerPort":80,"protocol":"tcp"}`), "markMasqBit 40"},
+		{"markMasqBit and external chain", `,"markMasqBit":14,"externalSetMarkChain":"KUBE-MARK-MASQ"`, "markMasqBit and externalSetMarkChain"},
+		{"iptables option on nftables", `,"backend":"nftables","externalSetMarkChain":"KUBE-MARK-MASQ"`, "iptables-specific"},
+		{"nftables conditions on iptables", `,"backend":"iptables","conditionsV4":["ip","saddr","1.2.3.4"]`, "nftables expressions"},
+		{"unknown backend", `,"backend":"bpf"`, `backend "bpf"`},
+		{"condition that acts", `,"conditionsV4":["ip","saddr","1.2.3.4","drop"]`, `conditionsV4[3] "drop"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := pmExec(t, node.NetNS, "ADD", pod.Path, pod.ContainerID, pmConf(pod.Path, tc.extra))
+			if run.ExitCode != 1 {
+				t.Fatalf("exit %d, want 1; stdout %q", run.ExitCode, run.Stdout)
+			}
+			if e := run.CNIError(t); e.Code != 7 || !strings.Contains(e.Msg, tc.msg) {
+				t.Fatalf("error {%d %q}, want code 7 with %q", e.Code, e.Msg, tc.msg)
+			}
+		})
+	}
+	noPrev := `{"cniVersion":"1.1.0","name":"pm-direct","type":"portmap"` + pm(`{"hostPort":80,"containerPort":80,"protocol":"tcp"}`) + `}`
+	if e := pmExec(t, node.NetNS, "ADD", pod.Path, pod.ContainerID, noPrev).CNIError(t); e.Code != 7 || !strings.Contains(e.Msg, "prevResult") {
+		t.Fatalf("ADD without prevResult: {%d %q}, want code 7 about prevResult", e.Code, e.Msg)
+	}
+	if after := node.Netfilter(t); after != before {
+		t.Fatalf("refused configs changed netfilter:\n%s", after)
+	}
+}
+
+// TestPortmapNoMappingsNoWork: without mappings ADD and DEL succeed with
+// no netfilter tool on PATH, so they cannot have run one.
+func TestPortmapNoMappingsNoWork(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	pod := testutil.NewPod(t, "pod")
+	before := node.Netfilter(t)
+	for _, cmd := range []string{"ADD", "CHECK", "DEL"} {
+		run := pmExec(t, node.NetNS, cmd, pod.Path, pod.ContainerID, pmConf(pod.Path, `,"backend":"nftables"`), "PATH=/nonexistent")
+		if run.ExitCode != 0 {
+			t.Fatalf("%s without mappings: exit %d, %s %s", cmd, run.ExitCode, run.Stdout, run.Stderr)
+		}
+		if cmd == "ADD" && !strings.Contains(run.Stdout, `"10.1.0.2/24"`) {
+			t.Fatalf("ADD did not pass prevResult through: %s", run.Stdout)
+		}
+	}
+	if after := node.Netfilter(t); after != before {
+		t.Fatalf("ADD/DEL without mappings changed netfilter:\n%s", after)
+	}
+}
+
+// TestPortmapDelEverywhere: DEL needs neither the netns nor prevResult,
+// and removes the pod's entries from both backends whatever the config
+// says now (a node that switched backend keeps nothing stale).
+func TestPortmapDelEverywhere(t *testing.T) {
+	for _, added := range pmBackends {
+		t.Run("added with "+added, func(t *testing.T) {
+			ctx := context.Background()
+			c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
+			node := c.Nodes[0]
+			rt := testutil.NewRuntime(t, node.Node, "bridge", "host-local", "portmap")
+			list := pmBackendNet(node, added).list(t)
+			caps := pmCaps([]any{8080, 80, "tcp"}, []any{5353, 53, "udp"})
+			att, _ := addPod(t, rt, list, "pod", caps)
+			if !strings.Contains(node.Netfilter(t), att.Pod.ContainerID) {
+				t.Fatal("ADD left no entry naming the pod")
+			}
+			other := map[string]string{"nftables": "iptables", "iptables": "nftables"}[added]
+			conf := `{"cniVersion":"1.1.0","name":"pm-net","type":"portmap","backend":"` + other + `",
+				"runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}}`
+			att.Pod.Delete(t)
+			run := pmExec(t, node.NetNS, "DEL", att.Pod.Path, att.Pod.ContainerID, conf)
+			if run.ExitCode != 0 {
+				t.Fatalf("DEL: %s %s", run.Stdout, run.Stderr)
+			}
+			if dump := node.Netfilter(t); strings.Contains(dump, att.Pod.ContainerID) {
+				t.Fatalf("entries of the pod remain after DEL with backend %s:\n%s", other, pmLinesWith(dump, att.Pod.ContainerID))
+			}
+			pmUnreachable(t, c.Outside, "tcp", node.V4+":8080")
+			if err := rt.Del(ctx, list, att); err != nil {
+				t.Fatalf("DEL through libcni after the netns is gone: %v", err)
+			}
+		})
+	}
+}
+
+// TestPortmapCheckAndGC: CHECK notices a mapping someone removed; GC with
+// a valid-attachments list removes exactly the others' entries.
+func TestPortmapCheckAndGC(t *testing.T) {
+	for _, backend := range pmBackends {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
+			node := c.Nodes[0]
+			rt := testutil.NewRuntime(t, node.Node, "bridge", "host-local", "portmap")
+			list := pmBackendNet(node, backend).list(t)
+			a, _ := addPod(t, rt, list, "a", pmCaps([]any{8080, 80, "tcp"}))
+			b, _ := addPod(t, rt, list, "b", pmCaps([]any{8081, 80, "tcp"}))
+			if backend == "nftables" {
+				node.MustExec(t, "nft", "flush", "map", "inet", "podnet-hostport", "dnat6_any")
+			} else {
+				node.MustExec(t, "ip6tables", "-w", "-t", "nat", "-F", "CNI-HOSTPORT-DNAT")
+			}
+			if err := rt.Check(ctx, list, a); err == nil || !strings.Contains(err.Error(), "8080") {
+				t.Fatalf("CHECK after the IPv6 mapping was removed = %v, want an error naming it", err)
+			}
+			// GC as the runtime sends it when only b is alive, without
+			// the cached DEL libcni would run first.
+			gc := `{"cniVersion":"1.1.0","name":"pm-net","type":"portmap","cni.dev/valid-attachments":[{"containerID":"` +
+				b.Pod.ContainerID + `","ifname":"eth0"}]}`
+			if run := pmExec(t, node.NetNS, "GC", "", "", gc); run.ExitCode != 0 {
+				t.Fatalf("GC: %s %s", run.Stdout, run.Stderr)
+			}
+			dump := node.Netfilter(t)
+			if strings.Contains(dump, a.Pod.ContainerID) || !strings.Contains(dump, b.Pod.ContainerID) {
+				t.Fatalf("after GC keeping b: a present=%v, b present=%v", strings.Contains(dump, a.Pod.ContainerID), strings.Contains(dump, b.Pod.ContainerID))
+			}
+			testutil.StartEcho(t, b.Pod.NetNS, "tcp", "0.0.0.0:80")
+			pmPeer(t, c.Outside, "tcp", node.V4+":8081")
+			for _, att := range []testutil.Attachment{a, b} {
+				if err := rt.Del(ctx, list, att); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestPortmapStatus: STATUS succeeds where the backend works and is error
+// 50 when the configured backend's tools are missing.
+func TestPortmapStatus(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	for _, backend := range pmBackends {
+		conf := `{"cniVersion":"1.1.0","name":"pm-direct","type":"portmap","backend":"` + backend + `"}`
+		if run := pmExec(t, node.NetNS, "STATUS", "", "", conf); run.ExitCode != 0 {
+			t.Fatalf("STATUS %s: %s %s", backend, run.Stdout, run.Stderr)
+		}
+		run := pmExec(t, node.NetNS, "STATUS", "", "", conf, "PATH=/nonexistent")
+		if e := run.CNIError(t); e.Code != 50 || !strings.Contains(e.Msg, backend) {
+			t.Fatalf("STATUS %s without its tools: {%d %q}, want code 50 naming it", backend, e.Code, e.Msg)
+		}
+	}
+}
