@@ -24,6 +24,9 @@ func add(c *cniplugin.Call, d deps) error {
 	if err != nil {
 		return err
 	}
+	if !conf.l3() && (conf.CNIVersion == "0.1.0" || conf.CNIVersion == "0.2.0") {
+		return cniplugin.ConfigErrorf("cniVersion %s cannot carry an L2-mode result (no IP address); use 0.3.0 or later, or set ipam", conf.CNIVersion)
+	}
 	res, err := addAttachment(context.Background(), c, conf, d)
 	if err != nil {
 		return err
