@@ -39,17 +39,13 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	}
 	defer pod.Close()
 	lp := planLinks(conf, c.ContainerID, c.IfName)
-	br, err := ensureBridge(lp, c.Log)
-	if err != nil {
-		return nil, err
-	}
 
 	ipamCh := make(chan ipamOutcome, 1)
 	go func() {
 		res, err := ipam.Add(ctx)
 		ipamCh <- ipamOutcome{res, err}
 	}()
-	att, linkErr := setupVethPair(lp, br, pod, c.Log)
+	att, linkErr := setupLinks(lp, pod, c.Log)
 	out := <-ipamCh
 	defer func() {
 		if err != nil {
@@ -90,15 +86,20 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	return attachmentResult(att, c.Netns, ap)
 }
 
-// setupVethPair creates the veth pair and makes its host end a port of
-// br. The returned attachment holds what exists even on error, for undo.
-func setupVethPair(lp linkPlan, br netlink.Link, pod ns.NetNS, log *slog.Logger) (*attachment, error) {
-	att := &attachment{bridge: br}
+// setupLinks ensures the bridge, creates the veth pair and makes its host
+// end a port of the bridge. The returned attachment holds what exists even
+// on error, for undo.
+func setupLinks(lp linkPlan, pod ns.NetNS, log *slog.Logger) (*attachment, error) {
+	att := &attachment{}
+	br, err := ensureBridge(lp, log)
+	if err != nil {
+		return att, err
+	}
+	att.bridge = br
 	mtu := lp.MTU
 	if mtu == 0 {
 		mtu = br.Attrs().MTU
 	}
-	var err error
 	if att.host, err = createVeth(lp, mtu, pod, log); err != nil {
 		return att, err
 	}
