@@ -917,3 +917,24 @@ func TestBridgeEnableDAD(t *testing.T) {
 		t.Fatalf("first ping6 to the gateway: %v", err)
 	}
 }
+
+// TestBridgeGoneTearsDownMasquerade: when the bridge was removed by hand,
+// the next DEL also removes the network's masquerade rules.
+func TestBridgeGoneTearsDownMasquerade(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{Bridge: map[string]any{"isGateway": true, "ipMasq": true}, Ranges: v4Range("10.42.0.0/24")}.conflist(t, node.Dir)
+	before := node.Netfilter(t)
+	a, _ := addPod(t, rt, list, "pod", nil)
+	if node.Netfilter(t) == before {
+		t.Fatal("ADD with ipMasq wrote no masquerade rules")
+	}
+	node.MustExec(t, "ip", "link", "del", "cni0")
+	if err := rt.Del(ctx, list, a); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if got := node.Netfilter(t); got != before {
+		t.Fatalf("netfilter after DEL with the bridge gone:\n%s\nwant:\n%s", got, before)
+	}
+}
