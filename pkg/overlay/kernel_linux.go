@@ -40,9 +40,7 @@ func (k *NetlinkKernel) Read(dev string, network netip.Prefix) (*State, error) {
 		return nil, fmt.Errorf("read link %q: %w", dev, err)
 	default:
 		k.names[link.Attrs().Index] = dev
-		if s.Device, err = k.readDevice(link); err != nil {
-			return nil, err
-		}
+		s.Device = k.readDevice(link)
 		if err := readDeviceEntries(s, link, network); err != nil {
 			return nil, err
 		}
@@ -51,7 +49,7 @@ func (k *NetlinkKernel) Read(dev string, network netip.Prefix) (*State, error) {
 }
 
 // readDevice converts a link into a Device.
-func (k *NetlinkKernel) readDevice(link netlink.Link) (*Device, error) {
+func (k *NetlinkKernel) readDevice(link netlink.Link) *Device {
 	a := link.Attrs()
 	d := &Device{Name: a.Name, Kind: link.Type(), MAC: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0}
 	if vx, ok := link.(*netlink.Vxlan); ok {
@@ -61,13 +59,15 @@ func (k *NetlinkKernel) readDevice(link netlink.Link) (*Device, error) {
 		if vx.VtepDevIndex != 0 {
 			name, err := k.linkName(vx.VtepDevIndex)
 			if err != nil {
-				return nil, err
+				// The underlay was deleted (and maybe recreated under a
+				// new index): the device must be recreated on the new one.
+				name = fmt.Sprintf("ifindex %d (gone)", vx.VtepDevIndex)
 			}
 			d.Underlay = name
 		}
 	}
 	d.TxChecksum = readTxChecksum(a.Name)
-	return d, nil
+	return d
 }
 
 // readTxChecksum returns the tx-checksum-ip-generic feature, nil when it

@@ -134,4 +134,20 @@ route 10.244.1.0/24 via 192.0.2.11 dev eth0 proto 77
 route 10.244.3.0/24 via 192.0.2.13 dev eth0 proto 77
 addr podnet.1 inet 10.244.0.0/32
 `)
+
+	// The underlay is deleted and recreated (a new ifindex): the device,
+	// gone with it or bound to a dead index, is recreated on the new one.
+	n.MustExec(t, "ip", "link", "del", "eth0")
+	n.MustExec(t, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "ul-peer")
+	n.MustExec(t, "ip", "addr", "add", "192.0.2.10/24", "dev", "eth0")
+	n.MustExec(t, "ip", "link", "set", "ul-peer", "up")
+	n.MustExec(t, "ip", "link", "set", "eth0", "up")
+	n.MustExec(t, "ip", "route", "replace", "default", "via", "192.0.2.1")
+	reconcileIn(t, n.NetNS, cfg)
+	if link := n.MustExec(t, "ip", "-d", "link", "show", "podnet.1"); !strings.Contains(link, "local 192.0.2.10 dev eth0") {
+		t.Fatalf("device not bound to the new underlay:\n%s", link)
+	}
+	if ch := reconcileIn(t, n.NetNS, cfg); len(ch.Ops) != 0 {
+		t.Fatalf("not converged after the underlay came back:\n%s", Lines(ch.Ops))
+	}
 }

@@ -105,7 +105,11 @@ func (r *Reconciler) applyLocked(cfg *Config, want *State) ([]Op, error) {
 // and returns the failure (and any undo failures).
 func (r *Reconciler) apply(ops []Op) ([]Op, error) {
 	for i, op := range ops {
-		r.log().Info("apply", "op", op.String(), "reason", op.Reason)
+		level := slog.LevelInfo
+		if op.Kind == LinkDel {
+			level = slog.LevelWarn // recreating the device interrupts every pod's cross-node traffic
+		}
+		r.log().Log(context.Background(), level, "apply", "op", op.String(), "reason", op.Reason)
 		if err := r.Kernel.Apply(op); err != nil {
 			return nil, errors.Join(fmt.Errorf("reconcile overlay: %w", err), r.undo(ops[:i]))
 		}
