@@ -326,6 +326,12 @@ func TestVxlanChainedAddCheckDelGC(t *testing.T) {
 	if run := vxExec(t, node.NetNS, "CHECK", pod, conf); run.ExitCode != 0 {
 		t.Fatalf("CHECK after the repairing ADD: %s", run.Stdout)
 	}
+	pod.MustExec(t, "ip", "link", "set", "eth0", "mtu", "1500")
+	run = vxExec(t, node.NetNS, "CHECK", pod, conf)
+	if e := run.CNIError(t); !strings.Contains(e.Msg, `check pod interface "eth0": mtu 1500 exceeds the overlay mtu 1450`) {
+		t.Fatalf("CHECK with a pod MTU above the overlay's: %+v", e)
+	}
+	pod.MustExec(t, "ip", "link", "set", "eth0", "mtu", "1450")
 
 	// DEL leaves the overlay; GC with a valid attachment keeps it.
 	if run := vxExec(t, node.NetNS, "DEL", pod, conf); run.ExitCode != 0 {
