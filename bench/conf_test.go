@@ -55,7 +55,7 @@ func TestOverlayPeers(t *testing.T) {
 	if got := peers[onePeer]; len(got) != 2 || got[1].VTEPIP != underlayAddr(farEnd) {
 		t.Fatalf("onePeer peers = %+v, want itself and the far end", got)
 	}
-	b, err := overlayConfList(manyPeers, &Node{DataDir: "/d"}, peers[manyPeers][:1])
+	b, err := overlayConfList(manyPeers, &Node{DataDir: "/d"}, peers[manyPeers][:1], false)
 	if err != nil {
 		t.Fatal(err)
 	}

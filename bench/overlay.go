@@ -3,7 +3,10 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/containernetworking/cni/libcni"
 )
 
 // The overlay scenario's network: every node has a /24 of 10.244.0.0/16.
@@ -62,8 +65,8 @@ func overlayPeers(want int) [3][]overlayPeer {
 }
 
 // overlayConfList is node i's list: bridge with host-local on the node's
-// /24, then vxlan with its peers.
-func overlayConfList(i int, n *Node, peers []overlayPeer) ([]byte, error) {
+// /24, then vxlan with its peers and txChecksumOffload.
+func overlayConfList(i int, n *Node, peers []overlayPeer, offload bool) ([]byte, error) {
 	return confList(overlayNet, []any{
 		map[string]any{
 			"type": "bridge", "bridge": "pnbr0", "isGateway": true, "isDefaultGateway": true,
@@ -71,7 +74,7 @@ func overlayConfList(i int, n *Node, peers []overlayPeer) ([]byte, error) {
 		},
 		map[string]any{
 			"type": "vxlan", "vni": 1, "network": overlayCIDR, "vtepIP": underlayAddr(i),
-			"dataDir": n.DataDir + "/vxlan", "peers": peers,
+			"dataDir": n.DataDir + "/vxlan", "peers": peers, "txChecksumOffload": offload,
 		},
 	})
 }
@@ -85,7 +88,7 @@ func runOverlay(ctx context.Context, e *env, res *Result) error {
 		{Name: "far-end", BinDir: ours.BinDir},
 	}
 	p, err := newGroup(e, "overlay", sets, func(i int, n *Node) ([]byte, error) {
-		return overlayConfList(i, n, peers[i])
+		return overlayConfList(i, n, peers[i], false)
 	})
 	if err != nil {
 		return err
@@ -109,7 +112,7 @@ func runOverlay(ctx context.Context, e *env, res *Result) error {
 	if err != nil {
 		return err
 	}
-	tput, err := p.overlayThroughput(ctx)
+	tput, err := p.overlayThroughput(ctx, peers)
 	if err != nil {
 		return err
 	}
@@ -158,43 +161,99 @@ func (p *pair) overlayLatency(ctx context.Context) (add, del [2][]time.Duration,
 	return add, del, nil
 }
 
-// overlayThroughput puts a pod on the onePeer node and one on the farEnd
-// node, checks they reach each other, and runs iperf3 between them and
-// between their nodes' underlay addresses, alternating.
-func (p *pair) overlayThroughput(ctx context.Context) (Table, error) {
+// overlayThroughput measures iperf3 over vxlan and on the underlay, first
+// with the nodes' lists (txChecksumOffload false, the default), then with
+// txChecksumOffload true, the price of the checksum-bug workaround.
+func (p *pair) overlayThroughput(ctx context.Context, peers [3][]overlayPeer) (Table, error) {
 	tab := Table{Title: "iperf3 TCP throughput, one stream", Unit: "Mbit/s", Columns: [2]string{"vxlan pod-to-pod", "underlay node-to-node"}}
+	over, under, err := p.throughputPhase(ctx, "off")
+	if err != nil {
+		return tab, err
+	}
+	runs := fmt.Sprintf("%d × %d s", iperfRounds, p.e.opts.IperfSeconds)
+	tab.Rows = append(tab.Rows, newRow("TCP, txChecksumOffload false (default), "+runs, Summarize(over), Summarize(under)))
+	saved := append([]*libcni.NetworkConfigList(nil), p.lists...)
+	defer func() { p.lists = saved }()
+	for _, i := range []int{onePeer, farEnd} {
+		if p.lists[i], err = parseList(overlayConfList(i, p.nodes[i], peers[i], true)); err != nil {
+			return tab, err
+		}
+		// txChecksumOffload true keeps the device's setting as it finds it
+		// (plugin README), so the device must be new to have the kernel's
+		// default; the next ADD recreates it with the peers.
+		if _, err := p.nodes[i].NS.IP("link", "del", overlayDevice); err != nil {
+			return tab, err
+		}
+	}
+	if over, under, err = p.throughputPhase(ctx, "on"); err != nil {
+		return tab, fmt.Errorf("txChecksumOffload true: %w", err)
+	}
+	tab.Rows = append(tab.Rows, newRow("TCP, txChecksumOffload true, "+runs, Summarize(over), Summarize(under)))
+	return tab, nil
+}
+
+// throughputPhase puts a pod on the onePeer node and one on the farEnd
+// node, checks the device's TX checksum offload is as configured (offload
+// "on" or "off") and the pods reach each other, runs iperf3 between them
+// and between their nodes' underlay addresses, alternating, and deletes the
+// pods.
+func (p *pair) throughputPhase(ctx context.Context, offload string) (over, under []float64, err error) {
 	var pods [2]*Pod
 	for j, i := range []int{onePeer, farEnd} {
 		pod, err := p.newPod(i, overlayPods+1, nil)
 		if err != nil {
-			return tab, err
+			return nil, nil, err
 		}
 		if _, _, err := p.add(ctx, i, pod); err != nil {
-			return tab, err
+			return nil, nil, err
 		}
 		pods[j] = pod
 	}
+	for _, i := range []int{onePeer, farEnd} {
+		if err := checkOffload(p.nodes[i].NS, offload); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := pingRetry(pods[0].NS, pods[1].IP); err != nil {
-		return tab, fmt.Errorf("pod %s on node %s cannot reach pod %s on node %s over vxlan: %w",
+		return nil, nil, fmt.Errorf("pod %s on node %s cannot reach pod %s on node %s over vxlan: %w",
 			pods[0].IP, underlayAddr(onePeer), pods[1].IP, underlayAddr(farEnd), err)
 	}
-	var over, under []float64
 	for r := 0; r < iperfRounds; r++ {
 		v, err := iperf(ctx, p.nodes[farEnd].NS, p.nodes[onePeer].NS, underlayAddr(farEnd), p.e.opts.IperfSeconds)
 		if err != nil {
-			return tab, fmt.Errorf("underlay: %w", err)
+			return nil, nil, fmt.Errorf("underlay: %w", err)
 		}
 		under = append(under, v)
 		if v, err = iperf(ctx, pods[1].NS, pods[0].NS, pods[1].IP, p.e.opts.IperfSeconds); err != nil {
-			return tab, fmt.Errorf("overlay: %w", err)
+			return nil, nil, fmt.Errorf("overlay: %w", err)
 		}
 		over = append(over, v)
 	}
 	for j, i := range []int{onePeer, farEnd} {
 		if _, _, err := p.del(ctx, i, pods[j]); err != nil {
-			return tab, err
+			return nil, nil, err
 		}
 	}
-	tab.Rows = append(tab.Rows, newRow(fmt.Sprintf("TCP, %d × %d s", iperfRounds, p.e.opts.IperfSeconds), Summarize(over), Summarize(under)))
-	return tab, nil
+	return over, under, nil
+}
+
+// overlayDevice is the vxlan device of vni 1 (the plugin's default name).
+const overlayDevice = "podnet.1"
+
+// checkOffload requires the overlay device's tx-checksum-ip-generic to be
+// want ("on" or "off"), so each throughput row measures what it says.
+func checkOffload(n *NetNS, want string) error {
+	out, err := n.Exec("ethtool", "-k", overlayDevice)
+	if err != nil {
+		return err
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "tx-checksum-ip-generic:"); ok {
+			if got := strings.Fields(v); len(got) == 0 || got[0] != want {
+				return fmt.Errorf("%s in %s: tx-checksum-ip-generic is %q, want %q", overlayDevice, n.Name, strings.TrimSpace(v), want)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s in %s: ethtool -k shows no tx-checksum-ip-generic", overlayDevice, n.Name)
 }

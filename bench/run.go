@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -125,12 +126,19 @@ func Run(ctx context.Context, opts Options, nss *Namespaces) (*Report, error) {
 		Ours:      opts.Ours.BinDir,
 		Reference: opts.Reference.BinDir,
 	}
+	orig := opts
+	if opts.Ours, err = copySet(opts.Ours, filepath.Join(dir, "bin-ours")); err != nil {
+		return nil, err
+	}
+	if opts.Reference, err = copySet(opts.Reference, filepath.Join(dir, "bin-reference")); err != nil {
+		return nil, err
+	}
 	e := &env{opts: opts, nss: nss, dir: dir, xtInNFT: strings.Contains(rep.Machine.IPTables, "nf_tables")}
 	for _, sc := range selectScenarios(opts.Scenarios) {
 		if ctx.Err() != nil {
 			break
 		}
-		res := runScenario(ctx, e, sc)
+		res := runScenario(ctx, e, sc, orig)
 		rep.Scenarios = append(rep.Scenarios, res)
 		e.logf("%s: %s in %.1f s", res.Name, res.Status, res.Seconds)
 	}
@@ -141,12 +149,13 @@ func Run(ctx context.Context, opts Options, nss *Namespaces) (*Report, error) {
 	return rep, nil
 }
 
-// runScenario runs one scenario, or reports why it is skipped.
-func runScenario(ctx context.Context, e *env, sc scenario) *Result {
+// runScenario runs one scenario, or reports why it is skipped; orig are
+// the options as given (e.opts run copies of the binaries).
+func runScenario(ctx context.Context, e *env, sc scenario, orig Options) *Result {
 	res := &Result{Name: sc.name, Description: sc.describe(e.opts), Status: StatusOK}
 	start := time.Now()
 	defer func() { res.Seconds = time.Since(start).Seconds() }()
-	if reason := sc.skip(e.opts); reason != "" {
+	if reason := sc.skip(orig); reason != "" {
 		res.Status, res.Reason = StatusSkipped, reason
 		return res
 	}
