@@ -103,9 +103,15 @@ func ifNameFor(list *libcni.NetworkConfigList) string {
 	return "eth0"
 }
 
+// opTimeout bounds one ADD or DEL of a whole list: a hung plugin fails the
+// scenario instead of the run.
+const opTimeout = 2 * time.Minute
+
 // Add runs ADD for the whole list with the node as the current namespace and
 // returns the final result and the time libcni took.
 func (n *Node) Add(ctx context.Context, list *libcni.NetworkConfigList, p *Pod) (*current.Result, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	var (
 		res     *current.Result
 		elapsed time.Duration
@@ -129,6 +135,8 @@ func (n *Node) Add(ctx context.Context, list *libcni.NetworkConfigList, p *Pod) 
 // Del runs DEL for the whole list (reverse order, cached prevResult) and
 // returns the time libcni took.
 func (n *Node) Del(ctx context.Context, list *libcni.NetworkConfigList, p *Pod) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
 	var elapsed time.Duration
 	err := n.NS.Do(func() error {
 		start := time.Now()
