@@ -33,7 +33,7 @@ func randomMAC() net.HardwareAddr {
 }
 
 // ensureBridge returns the bridge, creating it when missing: with the
-// configured MTU, a pinned random MAC, accept_ra=0 before it comes up,
+// configured MTU (kept even when no port is left), a pinned random MAC, accept_ra=0 before it comes up,
 // and VLAN filtering when the plan asks for it. An existing link of
 // another type is a config error. Concurrent ADDs may race to create it;
 // the loser uses the winner's.
@@ -60,7 +60,6 @@ func ensureBridge(p linkPlan, log *slog.Logger) (netlink.Link, error) {
 func createBridge(p linkPlan) (netlink.Link, error) {
 	la := netlink.NewLinkAttrs()
 	la.Name = p.Bridge
-	la.MTU = p.BridgeMTU
 	la.HardwareAddr = randomMAC()
 	br := &netlink.Bridge{LinkAttrs: la}
 	if p.VlanFilter {
@@ -73,6 +72,14 @@ func createBridge(p linkPlan) (netlink.Link, error) {
 	l, err := netlinksafe.LinkByName(p.Bridge)
 	if err != nil {
 		return nil, fmt.Errorf("find bridge %q after creating it: %w", p.Bridge, err)
+	}
+	if p.BridgeMTU != 0 {
+		// Set after creation, through the MTU change path: that marks it
+		// as set by the user, so the kernel does not move it back to 1500
+		// when the last port leaves, nor follow a port's MTU.
+		if err := netlink.LinkSetMTU(l, p.BridgeMTU); err != nil {
+			return nil, fmt.Errorf("set bridge %q mtu %d: %w", p.Bridge, p.BridgeMTU, err)
+		}
 	}
 	return l, nil
 }

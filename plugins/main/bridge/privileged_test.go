@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/podnet/podnet/pkg/cniplugin"
+	"github.com/podnet/podnet/pkg/testutil"
+)
+
+// TestPrivilegedLinks drives the kernel layer in fresh namespaces: bridge
+// creation and convergence, the veth pair made in one call, the leftover
+// and name-taken cases, the pod side, the port wait and deletion.
+func TestPrivilegedLinks(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	pod := testutil.NewPod(t, "pod")
+	log := discardLog()
+	conf := mustConf(t, `{"cniVersion":"1.1.0","name":"n","type":"bridge","bridge":"br7","mtu":1400,"hairpinMode":true,
+		"portIsolation":true,"isGateway":true,"runtimeConfig":{"mac":"0a:58:00:00:00:07"},"ipam":{"type":"x"}}`)
+	lp := planLinks(conf, "cid", "eth0")
+	ap, err := planAddrs(conf, ipamResult(t, `{"cniVersion":"1.1.0","ips":[{"address":"10.7.0.5/24"},{"address":"fd00:7::5/64"}],
+		"routes":[{"dst":"0.0.0.0/0"},{"dst":"10.70.0.0/16"},{"dst":"::/0"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	podNS, err := ns.GetNS(pod.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer podNS.Close()
+	err = node.Do(func() error {
+		att, err := setupLinks(lp, podNS, log)
+		if err != nil {
+			return err
+		}
+		if att.pod, err = setupPod(podNS, lp, ap); err != nil {
+			return err
+		}
+		if err := ensureGateways(att.bridge, ap.Gateways, false, log); err != nil {
+			return err
+		}
+		if err := waitPortUp(att.host); err != nil {
+			return err
+		}
+		// A second ADD of the same attachment replaces the leftover pair.
+		if _, err := createVeth(lp, 1400, podNS, log); err != nil {
+			return err
+		}
+		// A name taken in the pod by something else is code 4.
+		other := lp
+		other.HostVeth, other.PodIf = "vethother", "lo"
+		if _, err := createVeth(other, 1400, podNS, log); cniplugin.Code(err) != cniplugin.ErrInvalidEnvironment || !errors.Is(err, errIfExists) {
+			t.Errorf("veth with a taken pod name: %v (code %d), want code 4", err, cniplugin.Code(err))
+		}
+		gone, err := deleteHostVeth(lp.HostVeth)
+		if err != nil || !gone {
+			t.Errorf("delete host veth = %v, %v", gone, err)
+		}
+		gone, err = deleteHostVeth(lp.HostVeth)
+		if err != nil || gone {
+			t.Errorf("second delete = %v, %v, want nothing to do", gone, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := node.Sysctl(t, "net/ipv6/conf/br7/accept_ra"); got != "0" {
+		t.Errorf("bridge accept_ra = %s", got)
+	}
+	if got := node.MustExec(t, "ip", "-d", "link", "show", "br7"); !strings.Contains(got, "mtu 1400") || !strings.Contains(got, "addrgenmode") {
+		t.Errorf("bridge: %s", got)
+	}
+	if got := node.MustExec(t, "ip", "-o", "addr", "show", "dev", "br7"); !strings.Contains(got, "10.7.0.1/24") || !strings.Contains(got, "fd00:7::1/64") {
+		t.Errorf("bridge addresses: %s", got)
+	}
+	if links := pod.LinkNames(t); strings.Join(links, ",") != "lo" {
+		t.Errorf("pod links after delete: %v", links)
+	}
+	if v := node.LinkNames(t); strings.Join(v, ",") != "br7,lo" {
+		t.Errorf("node links after delete: %v", v)
+	}
+}
+
+// TestPrivilegedPodSide checks what setupPod leaves in the pod: MAC, MTU,
+// addresses without DAD, routes with the gateway filled in, sysctls.
+func TestPrivilegedPodSide(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	pod := testutil.NewPod(t, "pod")
+	conf := mustConf(t, `{"cniVersion":"1.1.0","name":"n","type":"bridge","isDefaultGateway":true,"mtu":1300,
+		"args":{"cni":{"mac":"0a:58:00:00:00:08"}},"ipam":{"type":"x"}}`)
+	lp := planLinks(conf, "cid", "eth0")
+	ap, err := planAddrs(conf, ipamResult(t, `{"cniVersion":"1.1.0","ips":[{"address":"10.8.0.5/24"},{"address":"fd00:8::5/64"}],
+		"routes":[{"dst":"10.80.0.0/16"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	podNS, _ := ns.GetNS(pod.Path)
+	defer podNS.Close()
+	err = node.Do(func() error {
+		att, err := setupLinks(lp, podNS, discardLog())
+		if err != nil {
+			return err
+		}
+		l, err := setupPod(podNS, lp, ap)
+		if err != nil {
+			return err
+		}
+		if l.Attrs().HardwareAddr.String() != "0a:58:00:00:00:08" || l.Attrs().MTU != 1300 {
+			t.Errorf("pod link MAC %s MTU %d", l.Attrs().HardwareAddr, l.Attrs().MTU)
+		}
+		h, _ := netlink.LinkByIndex(att.host.Attrs().Index)
+		if h.Attrs().MTU != 1300 || h.Attrs().MasterIndex != att.bridge.Attrs().Index {
+			t.Errorf("host veth MTU %d master %d", h.Attrs().MTU, h.Attrs().MasterIndex)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := pod.MustExec(t, "ip", "-o", "addr", "show", "dev", "eth0")
+	if !strings.Contains(addrs, "10.8.0.5/24") || !strings.Contains(addrs, "fd00:8::5/64") || strings.Contains(addrs, "tentative") {
+		t.Errorf("pod addresses: %s", addrs)
+	}
+	routes := strings.Join(append(pod.Routes(t, "4"), pod.Routes(t, "6")...), "\n")
+	for _, want := range []string{"default via 10.8.0.1 dev eth0", "10.80.0.0/16 via 10.8.0.1 dev eth0", "default via fd00:8::1 dev eth0"} {
+		if !strings.Contains(routes, want) {
+			t.Errorf("pod routes lack %q:\n%s", want, routes)
+		}
+	}
+	for key, want := range map[string]string{
+		"net/ipv6/conf/eth0/accept_dad": "0", "net/ipv4/conf/eth0/arp_notify": "1", "net/ipv6/conf/eth0/keep_addr_on_down": "1",
+	} {
+		if got := pod.Sysctl(t, key); got != want {
+			t.Errorf("pod %s = %s, want %s", key, got, want)
+		}
+	}
+}
