@@ -387,7 +387,7 @@ func pmLinesWith(dump, s string) string {
 }
 
 // pmExec runs the portmap binary directly in the node, as a runtime would.
-func pmExec(t *testing.T, node *testutil.NetNS, cmd, netns, containerID string, conf string, extraEnv ...string) testutil.PluginRun {
+func pmExec(t testing.TB, node *testutil.NetNS, cmd, netns, containerID string, conf string, extraEnv ...string) testutil.PluginRun {
 	t.Helper()
 	bin := filepath.Join(testutil.BinDir(t, "portmap"), "portmap")
 	env := append([]string{"CNI_COMMAND=" + cmd, "CNI_CONTAINERID=" + containerID, "CNI_NETNS=" + netns, "CNI_IFNAME=eth0",
@@ -552,6 +552,58 @@ func TestPortmapStatus(t *testing.T) {
 		run := pmExec(t, node.NetNS, "STATUS", "", "", conf, "PATH=/nonexistent")
 		if e := run.CNIError(t); e.Code != 50 || !strings.Contains(e.Msg, backend) {
 			t.Fatalf("STATUS %s without its tools: {%d %q}, want code 50 naming it", backend, e.Code, e.Msg)
+		}
+	}
+}
+
+// pmBenchConf is pod i's config: two mappings of its own and a
+// hand-written prevResult (10.1.x.y on eth0), so only portmap runs.
+func pmBenchConf(backend string, i int, withPrev bool) string {
+	ip := fmt.Sprintf("10.1.%d.%d", i/250, i%250+2)
+	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"pm-bench","type":"portmap","backend":%q,
+		"runtimeConfig":{"portMappings":[{"hostPort":%d,"containerPort":80,"protocol":"tcp"},{"hostPort":%d,"containerPort":53,"protocol":"udp"}]}`,
+		backend, 10000+i, 30000+i)
+	if withPrev {
+		conf += `,"prevResult":{"cniVersion":"1.1.0","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/x"}],"ips":[{"address":"` + ip + `/16","interface":0}]}`
+	}
+	return conf + "}"
+}
+
+// BenchmarkPortmap times one portmap ADD and one DEL (the binary, exec'd
+// as a runtime does, with a hand-written prevResult) on a node that
+// already forwards ports for N pods:
+//
+//	sudo go test -run '^$' -bench BenchmarkPortmap -benchtime 50x ./integration/
+func BenchmarkPortmap(b *testing.B) {
+	for _, backend := range pmBackends {
+		for _, pods := range []int{10, 100, 250} {
+			b.Run(fmt.Sprintf("%s/pods=%d", backend, pods), func(b *testing.B) {
+				node := testutil.NewNode(b, "bench")
+				node.MustExec(b, "ip", "link", "add", "cni0", "type", "bridge")
+				node.MustExec(b, "ip", "addr", "add", "10.1.0.1/16", "dev", "cni0")
+				node.MustExec(b, "ip", "link", "set", "cni0", "up")
+				exec := func(cmd string, i int) {
+					run := pmExec(b, node.NetNS, cmd, "/var/run/netns/x", fmt.Sprintf("bench%d", i), pmBenchConf(backend, i, cmd == "ADD"))
+					if run.ExitCode != 0 {
+						b.Fatalf("%s pod %d: %s %s", cmd, i, run.Stdout, run.Stderr)
+					}
+				}
+				for i := 0; i < pods; i++ {
+					exec("ADD", i)
+				}
+				var add, del time.Duration
+				b.ResetTimer()
+				for n := 0; n < b.N; n++ {
+					start := time.Now()
+					exec("ADD", pods)
+					add += time.Since(start)
+					start = time.Now()
+					exec("DEL", pods)
+					del += time.Since(start)
+				}
+				b.ReportMetric(float64(add.Microseconds())/float64(b.N)/1000, "add-ms")
+				b.ReportMetric(float64(del.Microseconds())/float64(b.N)/1000, "del-ms")
+			})
 		}
 	}
 }

@@ -178,7 +178,7 @@ func NewHostPorts(b Backend, log *slog.Logger) (HostPorts, error) {
 	case NFTables:
 		return &hpNFTables{nft: newHPNFTKernel(), sysctl: hpProcSysctl{root: "/proc/sys"}, lockPath: DefaultHostPortLockPath, log: log}, nil
 	case IPTables:
-		return &hpIPTables{r: ExecRestorer{}, sysctl: hpProcSysctl{root: "/proc/sys"}, lockPath: DefaultHostPortLockPath, log: log}, nil
+		return &hpIPTables{r: ExecRestorer{}, inUse: hpIPTablesMaybeInUse, sysctl: hpProcSysctl{root: "/proc/sys"}, lockPath: DefaultHostPortLockPath, log: log}, nil
 	}
 	return nil, fmt.Errorf("unknown netfilter backend %q", b)
 }

@@ -13,7 +13,10 @@ import (
 // here, but each verb costs one iptables-restore per family (plus one
 // iptables-save per family for DEL, CHECK and GC), never a probe.
 type hpIPTables struct {
-	r        Restorer
+	r Restorer
+	// inUse reports whether a family may hold rules of ours; DEL and GC
+	// skip the others without running iptables-save.
+	inUse    func(Family) bool
 	sysctl   hpSysctl
 	lockPath string
 	log      *slog.Logger
@@ -182,6 +185,9 @@ func (h *hpIPTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) (
 	var removed []HostPort
 	err := hpFamilies(true, true, func(v6 bool) error {
 		f := hpFamilyOf(v6)
+		if h.inUse != nil && !h.inUse(f) {
+			return nil
+		}
 		unlock, err := hpLock(h.lockPath, false)
 		if err != nil {
 			return err
@@ -219,6 +225,9 @@ func (h *hpIPTables) GCHostPorts(ctx context.Context, network string, valid []Ho
 }
 
 func (h *hpIPTables) gcFamily(ctx context.Context, f Family, network string, valid []HostPortOwner) ([]HostPort, error) {
+	if h.inUse != nil && !h.inUse(f) {
+		return nil, nil
+	}
 	unlock, err := hpLock(h.lockPath, true)
 	if err != nil {
 		return nil, err

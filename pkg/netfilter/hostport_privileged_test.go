@@ -62,7 +62,7 @@ func hpKernel(t *testing.T, b Backend) HostPorts {
 	if b == NFTables {
 		return &hpNFTables{nft: newHPNFTKernel(), sysctl: hpProcSysctl{root: "/proc/sys"}, lockPath: lock, log: log}
 	}
-	return &hpIPTables{r: ExecRestorer{}, sysctl: hpProcSysctl{root: "/proc/sys"}, lockPath: lock, log: log}
+	return &hpIPTables{r: ExecRestorer{}, inUse: hpIPTablesMaybeInUse, sysctl: hpProcSysctl{root: "/proc/sys"}, lockPath: lock, log: log}
 }
 
 // hpSeedIPTables makes iptables-nft create the builtin chains the
@@ -228,4 +228,22 @@ func hpTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestPrivilegedHostPortIPTablesInUse: a fresh node has no iptables state
+// of ours (DEL skips iptables-save there); after an iptables ADD it has.
+func TestPrivilegedHostPortIPTablesInUse(t *testing.T) {
+	n := testutil.NewNetNS(t, "inuse")
+	testutil.RequireFeature(t, "iptables", n.Do(func() error { return Usable(IPTables) }))
+	inUse := func(f Family) (b bool) {
+		_ = n.Do(func() error { b = hpIPTablesMaybeInUse(f); return nil })
+		return b
+	}
+	if inUse(IPv4) || inUse(IPv6) {
+		t.Fatal("a fresh namespace reports iptables host-port state")
+	}
+	n.MustExec(t, "iptables", "-w", "-t", "nat", "-N", hpIPTDNAT)
+	if !inUse(IPv4) || inUse(IPv6) {
+		t.Fatalf("after creating %s in the IPv4 nat table: v4 %v, v6 %v", hpIPTDNAT, inUse(IPv4), inUse(IPv6))
+	}
 }
