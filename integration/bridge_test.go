@@ -904,8 +904,9 @@ func TestBridgeEnableDAD(t *testing.T) {
 	start := time.Now()
 	a, r := addPod(t, rt, list, "pod", nil)
 	took := time.Since(start)
-	if out := a.Pod.MustExec(t, "ip", "-6", "-o", "addr", "show", "dev", "eth0"); strings.Contains(out, "tentative") || !strings.Contains(out, podIP(t, r, true)) {
-		t.Fatalf("pod IPv6 after ADD with enabledad: %s", out)
+	out := a.Pod.MustExec(t, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global")
+	if strings.Contains(out, "tentative") || !strings.Contains(out, podIP(t, r, true)) {
+		t.Fatalf("pod global IPv6 after ADD with enabledad: %s", out)
 	}
 	if got := a.Pod.Sysctl(t, "net/ipv6/conf/eth0/accept_dad"); got != "1" {
 		t.Fatalf("accept_dad = %s, want 1", got)
