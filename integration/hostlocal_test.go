@@ -444,7 +444,6 @@ func TestHostLocalStatus(t *testing.T) {
 	script := sprintf("mount --bind %s %s && mount -o remount,bind,ro %s && exec %s", ro, ro, ro, bin)
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = env
-	cmd.Stdin = strings.NewReader(string(conf(filepath.Join(node.Dir, "nosuch"))))
 	cmd.Stdin = strings.NewReader(string(conf(ro)))
 	out, _ := cmd.Output()
 	if !strings.Contains(string(out), `"code": 50`) || !strings.Contains(string(out), "read-only file system") {
