@@ -13,12 +13,11 @@ import (
 
 // hpNFT is the nftables access the host-port code needs: transactions on
 // the podnet-hostport table and one snapshot read of it. The kernel one
-// runs `nft -f -` and reads over netlink; hpNFTFake wraps knftables.Fake.
+// writes over netlink or with `nft -f -` and reads over netlink;
+// hpNFTFake wraps knftables.Fake.
 type hpNFT interface {
-	// NewTransaction returns an empty transaction on the table.
-	NewTransaction() *knftables.Transaction
-	// Run applies tx atomically.
-	Run(ctx context.Context, tx *knftables.Transaction) error
+	// Run applies tx atomically: all of it or nothing.
+	Run(ctx context.Context, tx *hpTx) error
 	// Read returns the table's state. An absent table, or a kernel without
 	// nftables, is Exists=false and no error.
 	Read(ctx context.Context) (*hpNFTState, error)
@@ -55,7 +54,7 @@ func (h *hpNFTables) ensureOnce(ctx context.Context, spec *HostPortSpec) error {
 	if err != nil {
 		return err
 	}
-	tx := h.nft.NewTransaction()
+	tx := &hpTx{}
 	takeovers := hpPlanNFTEnsure(tx, st, spec, localnet)
 	if err := h.nft.Run(ctx, tx); err != nil {
 		return fmt.Errorf("add host ports of %s to table inet %s: %w", spec.Owner.Tag(), hpNFTTable, err)
@@ -76,8 +75,10 @@ type hpTakeover struct{ mapping, from string }
 // or altered scaffolding, removal of the owner's stale elements and of
 // other owners' elements on the same keys, then the owner's elements.
 // localnet, when set, is an interface to add to the martian-drop set.
-func hpPlanNFTEnsure(tx *knftables.Transaction, st *hpNFTState, spec *HostPortSpec, localnet string) []hpTakeover {
-	tx.Add(&knftables.Table{})
+func hpPlanNFTEnsure(tx *hpTx, st *hpNFTState, spec *HostPortSpec, localnet string) []hpTakeover {
+	if !st.Exists {
+		tx.Add(&knftables.Table{})
+	}
 	for _, o := range hpNFTContainers() {
 		if !st.hasContainer(o) {
 			tx.Add(o)
@@ -124,7 +125,7 @@ func hpPlanNFTEnsure(tx *knftables.Transaction, st *hpNFTState, spec *HostPortSp
 }
 
 // hpEnsureChain (re)writes a chain unless it already has exactly its rules.
-func hpEnsureChain(tx *knftables.Transaction, st *hpNFTState, c *hpNFTChain) {
+func hpEnsureChain(tx *hpTx, st *hpNFTState, c *hpNFTChain) {
 	if st.chainMatches(c) {
 		return
 	}
@@ -195,7 +196,7 @@ func (h *hpNFTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) (
 		if len(els) == 0 {
 			return nil
 		}
-		tx := h.nft.NewTransaction()
+		tx := &hpTx{}
 		for _, e := range els {
 			tx.Delete(hpElemRef(e))
 		}
@@ -224,7 +225,7 @@ func (h *hpNFTables) GCHostPorts(ctx context.Context, network string, valid []Ho
 		keep[o.Tag()] = true
 	}
 	stale := st.ownedBy(func(t string) bool { return hpTagOfNetwork(t, network) && !keep[t] })
-	tx := h.nft.NewTransaction()
+	tx := &hpTx{}
 	if hpNFTLeft(st, stale) == 0 {
 		if err := hpResetLocalnet(h.sysctl, st.Elements[hpSetLocalnet], h.log); err != nil {
 			return nil, err
@@ -267,7 +268,7 @@ func hpNFTLeft(st *hpNFTState, gone []*knftables.Element) int {
 
 // hpPlanUnusedCondChains deletes condition chains no remaining element
 // jumps to.
-func hpPlanUnusedCondChains(tx *knftables.Transaction, st *hpNFTState, gone []*knftables.Element) {
+func hpPlanUnusedCondChains(tx *hpTx, st *hpNFTState, gone []*knftables.Element) {
 	del := map[string]bool{}
 	for _, e := range gone {
 		del[hpElemID(e)] = true

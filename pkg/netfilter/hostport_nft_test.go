@@ -131,7 +131,7 @@ type countingNFT struct {
 	runs, ops int
 }
 
-func (c *countingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
+func (c *countingNFT) Run(ctx context.Context, tx *hpTx) error {
 	c.runs++
 	c.ops = tx.NumOperations()
 	return c.hpNFTFake.Run(ctx, tx)
@@ -249,7 +249,7 @@ func TestHostPortNFTCheckDetectsTampering(t *testing.T) {
 	}
 	tx := fake.NewTransaction()
 	tx.Flush(&knftables.Chain{Name: "prerouting"})
-	if err := fake.Run(ctx, tx); err != nil {
+	if err := fake.Fake.Run(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.CheckHostPorts(ctx, spec); err == nil || !strings.Contains(err.Error(), "chain inet podnet-hostport prerouting") {
@@ -364,7 +364,6 @@ func BenchmarkHostPortNFTPlanAdd250(b *testing.B) {
 	spec := hpSpecN(250)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		tx := fake.NewTransaction()
-		hpPlanNFTEnsure(tx, st, &spec, "")
+		hpPlanNFTEnsure(&hpTx{}, st, &spec, "")
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	gnft "github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	mdnetlink "github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 	"sigs.k8s.io/knftables"
 )
 
@@ -98,7 +100,13 @@ func hpDecodeElement(s *gnft.Set, e gnft.SetElement) (*knftables.Element, error)
 	switch {
 	case s.IsMap && l.verdict:
 		out.Map = s.Name
-		out.Value = []string{hpVerdict(e.VerdictData)}
+		v := e.VerdictData
+		if v == nil {
+			if v, err = hpDecodeVerdict(e.Val); err != nil {
+				return nil, fmt.Errorf("verdict %x: %w", e.Val, err)
+			}
+		}
+		out.Value = []string{hpVerdict(v)}
 	case s.IsMap:
 		out.Map = s.Name
 		if out.Value, err = hpDecodeFields(l.value, e.Val); err != nil {
@@ -203,6 +211,27 @@ func hpLastAddr(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
+}
+
+// hpDecodeVerdict parses the NFTA_DATA_VERDICT attributes that
+// google/nftables leaves in an element's Val: NFTA_VERDICT_CODE and, for
+// jump and goto, NFTA_VERDICT_CHAIN.
+func hpDecodeVerdict(b []byte) (*expr.Verdict, error) {
+	ad, err := mdnetlink.NewAttributeDecoder(b)
+	if err != nil {
+		return nil, err
+	}
+	ad.ByteOrder = binary.BigEndian
+	v := &expr.Verdict{}
+	for ad.Next() {
+		switch ad.Type() {
+		case unix.NFTA_VERDICT_CODE:
+			v.Kind = expr.VerdictKind(int32(ad.Uint32()))
+		case unix.NFTA_VERDICT_CHAIN:
+			v.Chain = ad.String()
+		}
+	}
+	return v, ad.Err()
 }
 
 // hpVerdict renders a verdict map value as knftables does.

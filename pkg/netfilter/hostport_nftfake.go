@@ -15,6 +15,13 @@ func newHPNFTFake() *hpNFTFake {
 	return &hpNFTFake{Fake: knftables.NewFake(knftables.InetFamily, hpNFTTable)}
 }
 
+// Run is part of hpNFT.
+func (f *hpNFTFake) Run(ctx context.Context, tx *hpTx) error {
+	ktx := f.NewTransaction()
+	tx.into(ktx)
+	return f.Fake.Run(ctx, ktx)
+}
+
 // Read is part of hpNFT.
 func (f *hpNFTFake) Read(_ context.Context) (*hpNFTState, error) {
 	f.RLock()

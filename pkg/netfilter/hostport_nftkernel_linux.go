@@ -15,8 +15,9 @@ import (
 	"sigs.k8s.io/knftables"
 )
 
-// hpNFTKernel is hpNFT on the running kernel. Writes exec `nft -f -` with
-// the transaction knftables renders; reads go over netlink, in-process.
+// hpNFTKernel is hpNFT on the running kernel. Element changes go over
+// netlink; other writes exec `nft -f -` with the transaction knftables
+// renders; reads go over netlink. No exec on the hot path.
 //
 // It does not use knftables.New: that probes the nft binary with two more
 // execs (--version and --check) at every construction, and a CNI plugin is
@@ -32,13 +33,16 @@ func newHPNFTKernel() *hpNFTKernel {
 	return &hpNFTKernel{tmpl: knftables.NewFake(knftables.InetFamily, hpNFTTable)}
 }
 
-// NewTransaction is part of hpNFT.
-func (k *hpNFTKernel) NewTransaction() *knftables.Transaction { return k.tmpl.NewTransaction() }
-
-// Run is part of hpNFT.
+// Run is part of hpNFT: over netlink when tx only changes elements,
+// else with `nft -f -` (creating or repairing the scaffolding, GC).
 // Equivalent to: `nft -f - <<< "$tx"`.
-func (k *hpNFTKernel) Run(ctx context.Context, tx *knftables.Transaction) error {
-	script := tx.String()
+func (k *hpNFTKernel) Run(ctx context.Context, tx *hpTx) error {
+	if tx.elementsOnly() {
+		return hpRunNetlink(tx)
+	}
+	ktx := k.tmpl.NewTransaction()
+	tx.into(ktx)
+	script := ktx.String()
 	if i := strings.Index(script, "# ERROR: "); i >= 0 {
 		return fmt.Errorf("build nftables transaction: %s", script[i+len("# ERROR: "):])
 	}

@@ -247,3 +247,92 @@ func TestPrivilegedHostPortIPTablesInUse(t *testing.T) {
 		t.Fatalf("after creating %s in the IPv4 nat table: v4 %v, v6 %v", hpIPTDNAT, inUse(IPv4), inUse(IPv6))
 	}
 }
+
+// TestPrivilegedHostPortNetlinkElements: once the scaffolding exists, ADD
+// and DEL write elements over netlink; nft must read back exactly what the
+// plan says (every element kind: hostIP, any address, both families,
+// conditions, masquerade ranges, localnet), and a takeover must swap the
+// owner in one batch.
+func TestPrivilegedHostPortNetlinkElements(t *testing.T) {
+	n := testutil.NewNode(t, "node")
+	testutil.RequireFeature(t, "nftables", n.Do(func() error { return Usable(NFTables) }))
+	n.MustExec(t, "ip", "link", "add", "cni0", "type", "bridge")
+	hp := hpKernel(t, NFTables)
+	ctx := context.Background()
+	do := func(fn func() error) {
+		t.Helper()
+		if err := n.Do(fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(func() error { return hp.EnsureHostPorts(ctx, hpSpecN(100)) }) // scaffolding, through nft
+	spec := hpSpecDual(2)
+	spec.LocalnetIface = "cni0"
+	spec.ConditionsV6 = []string{"ip6", "saddr", "!=", "2001:db8::/32"}
+	second := HostPortSpec{Owner: hpOwner(3), SNAT: true, MasqAll: true,
+		Mappings: []HostPort{hpMap("udp", "2001:db8::10", 53, "fd00:1::9", 53), hpMap("tcp", "", 443, "10.1.0.9", 8443)}}
+	do(func() error { return hp.EnsureHostPorts(ctx, spec) })
+	do(func() error { return hp.EnsureHostPorts(ctx, second) })
+	for _, s := range []HostPortSpec{hpSpecN(100), spec, second} {
+		do(func() error { return hp.CheckHostPorts(ctx, s) })
+	}
+	listing := n.MustExec(t, "nft", "list", "table", "inet", hpNFTTable)
+	for _, want := range []string{
+		`192.0.2.10 . udp . 5353 comment "mynet/eth0/ctr2" : 10.1.0.3 . 53`,
+		`tcp . 8080 comment "mynet/eth0/ctr2" : fd00:1::3 . 80`,
+		`10.1.0.3 . tcp . 80 . 127.0.0.0/8 comment "mynet/eth0/ctr2"`,
+		`10.1.0.9 . tcp . 8443 . 0.0.0.0/0 comment "mynet/eth0/ctr3"`,
+		`fd00:1::9 . udp . 53 . ::/0 comment "mynet/eth0/ctr3"`,
+		`2001:db8::10 . udp . 53 comment "mynet/eth0/ctr3" : fd00:1::9 . 53`,
+		`"cni0" comment "podnet: route_localnet turned on by portmap"`,
+		`goto ` + hpCondChainName(true, spec.ConditionsV6),
+	} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("nft does not show %q:\n%s", want, listing)
+		}
+	}
+	// Pod 4 takes pod 2's TCP port 8080 on the same address and port.
+	taker := HostPortSpec{Owner: hpOwner(4), Mappings: []HostPort{hpMap("tcp", "", 8080, "10.1.0.3", 80)}}
+	do(func() error { return hp.EnsureHostPorts(ctx, taker) })
+	do(func() error { return hp.CheckHostPorts(ctx, taker) })
+	for _, o := range []HostPortOwner{hpOwner(100), hpOwner(2), hpOwner(3), hpOwner(4)} {
+		if _, err := hpDo(n, func() ([]HostPort, error) { return hp.DeleteHostPorts(ctx, o) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listing = n.MustExec(t, "nft", "list", "table", "inet", hpNFTTable)
+	if strings.Contains(listing, "mynet/") {
+		t.Fatalf("elements left after DEL of every owner:\n%s", listing)
+	}
+}
+
+// TestPrivilegedHostPortConditions: one attachment's conditions apply to
+// its mappings only, whichever ADD came last (the reference's nftables
+// backend made them global, last writer wins).
+func TestPrivilegedHostPortConditions(t *testing.T) {
+	conds := map[Backend][]string{NFTables: {"ip", "saddr", "!=", "192.0.2.20"}, IPTables: {"!", "-s", "192.0.2.20/32"}}
+	for _, b := range []Backend{NFTables, IPTables} {
+		t.Run(string(b), func(t *testing.T) {
+			tp := newHPTopo(t)
+			n := tp.node
+			testutil.RequireFeature(t, string(b), n.Do(func() error { return Usable(b) }))
+			testutil.StartEcho(t, tp.pod, "tcp", "0.0.0.0:80")
+			hp := hpKernel(t, b)
+			ctx := context.Background()
+			guarded := HostPortSpec{Owner: hpOwner(1), Mappings: []HostPort{hpMap("tcp", "", 8080, "10.1.0.2", 80)}, ConditionsV4: conds[b]}
+			open := HostPortSpec{Owner: hpOwner(2), Mappings: []HostPort{hpMap("tcp", "", 8081, "10.1.0.2", 80)}}
+			for _, s := range []HostPortSpec{guarded, open} {
+				if err := n.Do(func() error { return hp.EnsureHostPorts(ctx, s) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := hpDialPeer(t, tp.client, "tcp", "192.0.2.10:8081"); got != "192.0.2.20" {
+				t.Fatalf("unconditioned port: the pod saw %s", got)
+			}
+			hpMustNotReach(t, tp.client, "tcp", "192.0.2.10:8080")
+			if got := hpDialPeer(t, n.NetNS, "tcp", "192.0.2.10:8080"); got != "192.0.2.10" {
+				t.Fatalf("conditioned port from an allowed source: the pod saw %s", got)
+			}
+		})
+	}
+}
