@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -23,8 +24,9 @@ type attachment struct {
 
 // ipamOutcome is the IPAM ADD that runs while the links are built.
 type ipamOutcome struct {
-	res *current.Result
-	err error
+	res  *current.Result
+	err  error
+	took time.Duration
 }
 
 // addAttachment performs ADD: the links are built while IPAM allocates
@@ -40,12 +42,14 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	defer pod.Close()
 	lp := planLinks(conf, c.ContainerID, c.IfName)
 
+	start := time.Now()
 	ipamCh := make(chan ipamOutcome, 1)
 	go func() {
 		res, err := ipam.Add(ctx)
-		ipamCh <- ipamOutcome{res, err}
+		ipamCh <- ipamOutcome{res, err, time.Since(start)}
 	}()
 	att, linkErr := setupLinks(lp, pod, c.Log)
+	linksDone := time.Since(start)
 	out := <-ipamCh
 	defer func() {
 		if err != nil {
@@ -83,6 +87,7 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 			return nil, err
 		}
 	}
+	c.Log.Debug("attached", "veth", lp.HostVeth, "links", linksDone, "ipam", out.took, "total", time.Since(start))
 	return attachmentResult(att, c.Netns, ap)
 }
 
