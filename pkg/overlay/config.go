@@ -62,8 +62,9 @@ type Config struct {
 	// MasqBackend is the netfilter backend for IPMasq (ipMasqBackend);
 	// empty chooses nftables when usable.
 	MasqBackend netfilter.Backend
-	// TxChecksumOffload keeps the kernel's TX checksum offload on the device
-	// (txChecksumOffload); false turns tx-checksum-ip-generic off.
+	// TxChecksumOffload keeps the kernel's default, TX checksum offload on,
+	// on the device (txChecksumOffload); false turns tx-checksum-ip-generic
+	// off.
 	TxChecksumOffload bool
 	// DirectRouting routes peers on the underlay's own subnet without
 	// encapsulation (directRouting).

@@ -80,10 +80,16 @@ func createDevice(want *Device, reason string, del *Op) []Op {
 	return append(ops, txChecksumOp(want, &on)...)
 }
 
-// txChecksumOp sets tx-checksum-ip-generic when the overlay manages it and
-// it differs (or cannot be read).
+// txChecksumOp sets tx-checksum-ip-generic when it differs. When it cannot
+// be read, turning it off is still attempted (the workaround must not be
+// skipped silently), while "on", the kernel default, is left alone.
 func txChecksumOp(want *Device, cur *bool) []Op {
-	if want.TxChecksum == nil || (cur != nil && *cur == *want.TxChecksum) {
+	switch {
+	case want.TxChecksum == nil:
+		return nil
+	case cur == nil && *want.TxChecksum:
+		return nil
+	case cur != nil && *cur == *want.TxChecksum:
 		return nil
 	}
 	op := Op{Kind: LinkSetTxChecksum, Dev: want.Name, On: *want.TxChecksum,

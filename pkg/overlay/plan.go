@@ -22,16 +22,12 @@ func Desired(cfg *Config, ul Underlay) (*State, error) {
 			return nil, cniplugin.ConfigErrorf("mtu: underlay %q has MTU %d, too small for VXLAN (overhead %d); set mtu", ul.Device, ul.MTU, ul.Overhead())
 		}
 	}
-	var csum *bool
-	if !cfg.TxChecksumOffload {
-		off := false
-		csum = &off
-	}
+	csum := cfg.TxChecksumOffload
 	s := NewState()
 	s.Device = &Device{
 		Name: cfg.Device, Kind: "vxlan", VNI: cfg.VNI, Port: cfg.Port,
 		Local: ul.VTEPIP, Underlay: ul.Device, MAC: VTEPMAC(ul.VTEPIP).String(),
-		MTU: mtu, Up: true, TxChecksum: csum,
+		MTU: mtu, Up: true, TxChecksum: &csum,
 	}
 	s.Addrs = []netip.Prefix{HostPrefix(FirstAddr(cfg.Subnet))}
 	for _, p := range cfg.Peers {

@@ -75,6 +75,15 @@ ethtool -K podnet.1 tx-checksum-ip-generic off
 ip addr del 10.244.9.0/32 dev podnet.1
 ip link set podnet.1 up
 `)
+	cfg.TxChecksumOffload = true
+	ops = converge(t, k, cfg)
+	golden(t, "offload back on", Lines(ops), "ethtool -K podnet.1 tx-checksum-ip-generic on")
+	k.S.Device.TxChecksum = nil // unreadable: "on" is the kernel default, nothing to do
+	if ops := plan(t, k, cfg); len(ops) != 0 {
+		t.Fatalf("unreadable offload with txChecksumOffload true: %s", Lines(ops))
+	}
+	cfg.TxChecksumOffload = false
+	golden(t, "unreadable offload, want off", Lines(plan(t, k, cfg)), "ethtool -K podnet.1 tx-checksum-ip-generic off")
 	cfg.VNI = 2
 	ops = converge(t, k, cfg)
 	golden(t, "recreate ops", Lines(ops), `

@@ -23,8 +23,8 @@ type Device struct {
 	MTU      int
 	Up       bool
 	Learning bool
-	// TxChecksum is the tx-checksum-ip-generic feature: nil when unknown
-	// (read failed) or when the overlay leaves the kernel default alone.
+	// TxChecksum is the tx-checksum-ip-generic feature; nil when it could
+	// not be read.
 	TxChecksum *bool
 }
 
