@@ -68,27 +68,35 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 			return nil, err
 		}
 	}
-	if att.pod, err = setupPod(pod, lp, ap); err != nil {
+	if err = configure(ctx, c, conf, d, lp, pod, att, ap); err != nil {
 		return nil, err
-	}
-	if conf.MacSpoofChk {
-		att.spoofKey = netfilter.SpoofKey(conf.Name, c.ContainerID, c.IfName)
-		if err = d.spoof().EnsureSpoofCheck(ctx, att.spoofKey, lp.HostVeth, att.pod.Attrs().HardwareAddr); err != nil {
-			return nil, err
-		}
-	}
-	if ap != nil {
-		if err = setupNode(ctx, conf, lp, att, ap, d, c.Log); err != nil {
-			return nil, err
-		}
-	}
-	if lp.PodUp {
-		if err = waitPortUp(att.host); err != nil {
-			return nil, err
-		}
 	}
 	c.Log.Debug("attached", "veth", lp.HostVeth, "links", linksDone, "ipam", out.took, "total", time.Since(start))
 	return attachmentResult(att, c.Netns, ap)
+}
+
+// configure does what follows the links and IPAM: the pod side, the spoof
+// check, the node side (L3), and the wait for the port.
+func configure(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps, lp linkPlan, pod ns.NetNS, att *attachment, ap *addrPlan) error {
+	var err error
+	if att.pod, err = setupPod(pod, lp, ap); err != nil {
+		return err
+	}
+	if conf.MacSpoofChk {
+		att.spoofKey = netfilter.SpoofKey(conf.Name, c.ContainerID, c.IfName)
+		if err := d.spoof().EnsureSpoofCheck(ctx, att.spoofKey, lp.HostVeth, att.pod.Attrs().HardwareAddr); err != nil {
+			return err
+		}
+	}
+	if ap != nil {
+		if err := setupNode(ctx, conf, lp, att, ap, d, c.Log); err != nil {
+			return err
+		}
+	}
+	if lp.PodUp {
+		return waitPortUp(att.host)
+	}
+	return nil
 }
 
 // setupLinks ensures the bridge, creates the veth pair and makes its host
