@@ -16,6 +16,13 @@ import (
 // The rules masquerade traffic whose source lies in one of the owner's
 // subnets and whose destination lies in none of them, except multicast
 // (224.0.0.0/4, ff00::/8). Traffic within the subnets is never masqueraded.
+// A subnet belongs to one owner: one overlapping another owner's subnet is
+// refused.
+//
+// NewMasquerader returns the nftables or the iptables implementation
+// (masq_nftables.go, masq_iptables.go, which describe their objects);
+// FakeMasquerader is the in-memory one for the tests of its users. Every
+// method is safe to call from concurrent processes.
 type Masquerader interface {
 	// EnsureMasquerade makes the owner's rules cover subnets (in addition to
 	// any subnets it already covers). It reads the current state first and
