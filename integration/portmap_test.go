@@ -24,7 +24,7 @@ var pmBackends = []string{"nftables", "iptables"}
 
 // pmNet fills testdata/portmap/bridge-portmap.conflist.
 type pmNet struct {
-	Name, Bridge, DataDir, Subnet4, Subnet6 string
+	Version, Name, Bridge, DataDir, Subnet4, Subnet6 string
 	// Portmap is extra JSON for the portmap entry, starting with a comma.
 	Portmap string
 }
@@ -605,5 +605,42 @@ func BenchmarkPortmap(b *testing.B) {
 				b.ReportMetric(float64(del.Microseconds())/float64(b.N)/1000, "del-ms")
 			})
 		}
+	}
+}
+
+// TestPortmapVersions: the chain works with every config version a runtime
+// sends that has prevResult (0.3.0 on), and portmap passes the result
+// through in that version.
+func TestPortmapVersions(t *testing.T) {
+	ctx := context.Background()
+	c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
+	node := c.Nodes[0]
+	rt := testutil.NewRuntime(t, node.Node, "bridge", "host-local", "portmap")
+	for i, v := range []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"} {
+		t.Run(v, func(t *testing.T) {
+			list := pmNet{Version: v, DataDir: node.Dir}.list(t)
+			pod := testutil.NewPod(t, "pod")
+			att := testutil.Attachment{Pod: pod, IfName: "eth0", Caps: pmCaps([]any{9000 + i, 80, "tcp"})}
+			res, err := rt.Add(ctx, list, att)
+			if err != nil {
+				t.Fatalf("ADD: %v", err)
+			}
+			if res.Version() != v {
+				t.Fatalf("result version %s, want %s", res.Version(), v)
+			}
+			testutil.StartEcho(t, pod.NetNS, "tcp", "0.0.0.0:80")
+			if got := pmPeer(t, c.Outside, "tcp", fmt.Sprintf("%s:%d", node.V4, 9000+i)); got != testutil.OutsideV4 {
+				t.Fatalf("the pod saw %s", got)
+			}
+			if v != "0.3.0" && v != "0.3.1" {
+				if err := rt.Check(ctx, list, att); err != nil {
+					t.Fatalf("CHECK: %v", err)
+				}
+			}
+			if err := rt.Del(ctx, list, att); err != nil {
+				t.Fatalf("DEL: %v", err)
+			}
+			pmUnreachable(t, c.Outside, "tcp", fmt.Sprintf("%s:%d", node.V4, 9000+i))
+		})
 	}
 }
