@@ -412,12 +412,18 @@ func TestBridgeGCKeepsValid(t *testing.T) {
 // its address or the masquerade rules); 50 concurrent DELs and a GC leave
 // the node's netfilter state as it was.
 func TestBridgeConcurrentAdd(t *testing.T) {
+	for _, backend := range []string{"nftables", "iptables"} {
+		t.Run(backend, func(t *testing.T) { concurrentAdd(t, backend) })
+	}
+}
+
+func concurrentAdd(t *testing.T, backend string) {
 	const n = 50
 	ctx := context.Background()
 	node := testutil.NewNode(t, "node")
 	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
 	list := bridgeNet{
-		Bridge: map[string]any{"isDefaultGateway": true, "ipMasq": true},
+		Bridge: map[string]any{"isDefaultGateway": true, "ipMasq": true, "ipMasqBackend": backend},
 		Ranges: v4Range("10.30.0.0/24"),
 	}.conflist(t, node.Dir)
 	before := node.Netfilter(t)
@@ -454,8 +460,12 @@ func TestBridgeConcurrentAdd(t *testing.T) {
 	if uniq := slices.Compact(slices.Sorted(slices.Values(ips))); len(uniq) != n {
 		t.Fatalf("%d distinct addresses for %d pods", len(uniq), n)
 	}
-	if got := node.MustExec(t, "nft", "list", "map", "inet", "podnet-masquerade", "src-v4"); strings.Count(got, "10.30.0.0/24") != 1 {
-		t.Fatalf("masquerade map after %d ADDs:\n%s", n, got)
+	if backend == "nftables" {
+		if got := node.MustExec(t, "nft", "list", "map", "inet", "podnet-masquerade", "src-v4"); strings.Count(got, "10.30.0.0/24") != 1 {
+			t.Fatalf("masquerade map after %d ADDs:\n%s", n, got)
+		}
+	} else if got := node.MustExec(t, "iptables-save", "-t", "nat"); strings.Count(got, "-A PODNET-MASQ -s 10.30.0.0/24") != 1 || strings.Count(got, "-j PODNET-MASQ\n") != 1 {
+		t.Fatalf("iptables nat after %d ADDs:\n%s", n, got)
 	}
 	testutil.MustPing(t, atts[0].Pod.NetNS, ips[n-1])
 	for i := range atts {
@@ -480,8 +490,11 @@ func TestBridgeConcurrentAdd(t *testing.T) {
 	if err := rt.GC(ctx, list); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
-	if got := node.Netfilter(t); got != before {
+	if got := node.Netfilter(t); backend == "nftables" && got != before {
 		t.Fatalf("netfilter after DEL+GC:\n%s\nwant:\n%s", got, before)
+	}
+	if got := node.MustExec(t, "iptables-save", "-t", "nat"); strings.Contains(got, "PODNET") {
+		t.Fatalf("iptables rules left after DEL+GC:\n%s", got)
 	}
 }
 
