@@ -52,73 +52,87 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 		return err
 	}
 	defer p.close(ctx)
-	caps := func(i int) map[string]any {
+	caps := func(k int) map[string]any {
 		if portmap {
-			return portMapping(i)
+			return portMapping(k)
 		}
 		return nil
 	}
 	lines := make([][]int, len(p.nodes))
-	for i := range p.nodes {
-		l, err := p.netfilterLines(i)
-		if err != nil {
-			return err
-		}
-		lines[i] = append(lines[i], l)
+	if err := p.countLines(lines); err != nil {
+		return err
 	}
 	if _, err := p.warmUp(ctx, caps(0)); err != nil {
 		return err
 	}
-	levels := lineLevels(e.opts.Pods)
-	for i := range p.nodes {
-		l, err := p.netfilterLines(i)
-		if err != nil {
-			return err
-		}
-		lines[i] = append(lines[i], l)
+	if err := p.countLines(lines); err != nil {
+		return err
 	}
+	levels := lineLevels(e.opts.Pods)
 	times := make([]seqTimes, len(p.nodes))
-	pods := make([][]*Pod, len(p.nodes))
-	for k := 1; k <= e.opts.Pods; k++ {
-		if err := stopped(ctx); err != nil {
-			return err
+	pods, err := p.seqAdd(ctx, name, caps, times, func(k int) error {
+		if contains(levels, k) {
+			return p.countLines(lines)
 		}
-		for _, n := range e.order(k, p.nodes) {
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := p.seqDel(ctx, pods, times); err != nil {
+		return err
+	}
+	if err := p.checkLeaks(res); err != nil {
+		return err
+	}
+	res.Tables = seqTables(e.opts.Pods, times, levels, lines)
+	return nil
+}
+
+// seqAdd adds pods 1..Pods on every node, interleaved, recording the
+// times; after pod k on all nodes it calls after(k).
+func (p *pair) seqAdd(ctx context.Context, name string, caps func(int) map[string]any, times []seqTimes, after func(k int) error) ([][]*Pod, error) {
+	pods := make([][]*Pod, len(p.nodes))
+	for k := 1; k <= p.e.opts.Pods; k++ {
+		if err := stopped(ctx); err != nil {
+			return pods, err
+		}
+		for _, n := range p.e.order(k, p.nodes) {
 			i := p.index(n)
 			pod, err := p.newPod(i, k, caps(k))
 			if err != nil {
-				return err
+				return pods, err
 			}
 			main, lo, err := p.add(ctx, i, pod)
 			if err != nil {
-				return err
+				return pods, err
 			}
 			pods[i] = append(pods[i], pod)
 			times[i].add = append(times[i].add, main)
 			times[i].addLo = append(times[i].addLo, lo)
 		}
 		if k%50 == 0 {
-			e.logf("%s: %d/%d pods added", name, k, e.opts.Pods)
+			p.e.logf("%s: %d/%d pods added", name, k, p.e.opts.Pods)
 		}
-		if contains(levels, k) {
-			for i := range p.nodes {
-				l, err := p.netfilterLines(i)
-				if err != nil {
-					return err
-				}
-				lines[i] = append(lines[i], l)
-			}
+		if err := after(k); err != nil {
+			return pods, err
 		}
 	}
+	return pods, nil
+}
+
+// seqDel deletes the pods last added first, so pod k goes with k pods
+// present, interleaved, recording the times by pod position.
+func (p *pair) seqDel(ctx context.Context, pods [][]*Pod, times []seqTimes) error {
 	for i := range times {
-		times[i].del = make([]time.Duration, e.opts.Pods)
-		times[i].delLo = make([]time.Duration, e.opts.Pods)
+		times[i].del = make([]time.Duration, p.e.opts.Pods)
+		times[i].delLo = make([]time.Duration, p.e.opts.Pods)
 	}
-	for k := e.opts.Pods; k >= 1; k-- {
+	for k := p.e.opts.Pods; k >= 1; k-- {
 		if err := stopped(ctx); err != nil {
 			return err
 		}
-		for _, n := range e.order(k, p.nodes) {
+		for _, n := range p.e.order(k, p.nodes) {
 			i := p.index(n)
 			main, lo, err := p.del(ctx, i, pods[i][k-1])
 			if err != nil {
@@ -127,10 +141,18 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 			times[i].del[k-1], times[i].delLo[k-1] = main, lo
 		}
 	}
-	if err := p.checkLeaks(res); err != nil {
-		return err
+	return nil
+}
+
+// countLines appends every node's netfilter line count to lines.
+func (p *pair) countLines(lines [][]int) error {
+	for i := range p.nodes {
+		l, err := p.netfilterLines(i)
+		if err != nil {
+			return err
+		}
+		lines[i] = append(lines[i], l)
 	}
-	res.Tables = seqTables(e.opts.Pods, times, levels, lines)
 	return nil
 }
 

@@ -21,30 +21,37 @@ func main() {
 	os.Exit(run())
 }
 
-func run() int {
+// flags are the command line beyond bench.Options.
+type flags struct {
+	ours, ref, jsonOut, scenarios, levels string
+	installRef                            bool
+}
+
+func parseFlags() (bench.Options, flags) {
 	opts := bench.DefaultOptions()
-	var (
-		ours, ref, jsonOut, scen, levels string
-		installRef                       bool
-	)
+	var f flags
 	flag.IntVar(&opts.Pods, "pods", opts.Pods, "pods of the seq and bridge-only scenarios (250 for the 241-250 bucket)")
-	flag.StringVar(&ours, "ours", "bin", "directory of our plugins (CNI_PATH)")
-	flag.StringVar(&ref, "reference", filepath.Join(".cache", "reference", "bin"), "directory of the reference plugins (CNI_PATH); installed there when missing")
-	flag.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
-	flag.StringVar(&scen, "scenarios", "", "comma-separated scenarios or prefixes to run (default all): "+strings.Join(bench.ScenarioNames(), ","))
+	flag.StringVar(&f.ours, "ours", "bin", "directory of our plugins (CNI_PATH)")
+	flag.StringVar(&f.ref, "reference", filepath.Join(".cache", "reference", "bin"), "directory of the reference plugins (CNI_PATH); installed there when missing")
+	flag.StringVar(&f.jsonOut, "json", "", "also write the report as JSON to this file")
+	flag.StringVar(&f.scenarios, "scenarios", "", "comma-separated scenarios or prefixes to run (default all): "+strings.Join(bench.ScenarioNames(), ","))
 	flag.IntVar(&opts.StormSize, "storm-size", opts.StormSize, "concurrent ADDs (then DELs) per storm round")
 	flag.IntVar(&opts.StormRounds, "storm-rounds", opts.StormRounds, "storm rounds")
-	flag.StringVar(&levels, "ipam-levels", "10,1000,10000", "reservations already in the store for the ipam scenario")
+	flag.StringVar(&f.levels, "ipam-levels", "10,1000,10000", "reservations already in the store for the ipam scenario")
 	flag.IntVar(&opts.IPAMOps, "ipam-ops", opts.IPAMOps, "ADD+DEL pairs measured at each ipam level")
 	flag.IntVar(&opts.OverlayPeers, "overlay-peers", opts.OverlayPeers, "peers of the overlay ADD measurement")
 	flag.IntVar(&opts.IperfSeconds, "iperf-seconds", opts.IperfSeconds, "length of each iperf3 run")
-	flag.BoolVar(&installRef, "install-reference", false, "only install the reference plugins into -reference, then exit")
+	flag.BoolVar(&f.installRef, "install-reference", false, "only install the reference plugins into -reference, then exit")
 	flag.Parse()
+	return opts, f
+}
 
+func run() int {
+	opts, f := parseFlags()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	refDir, err := filepath.Abs(ref)
+	refDir, err := filepath.Abs(f.ref)
 	if err != nil {
 		logf("%v", err)
 		return 2
@@ -53,26 +60,31 @@ func run() int {
 		logf("%v", err)
 		return 1
 	}
-	if installRef {
+	if f.installRef {
 		return 0
 	}
-	oursDir, err := filepath.Abs(ours)
+	oursDir, err := filepath.Abs(f.ours)
 	if err != nil {
 		logf("%v", err)
 		return 2
 	}
 	opts.Ours = bench.PluginSet{Name: "ours", BinDir: oursDir}
 	opts.Reference = bench.PluginSet{Name: "reference", BinDir: refDir}
-	if opts.IPAMLevels, err = parseInts(levels); err != nil {
+	if opts.IPAMLevels, err = parseInts(f.levels); err != nil {
 		logf("-ipam-levels: %v", err)
 		return 2
 	}
-	if scen != "" {
-		opts.Scenarios = strings.Split(scen, ",")
+	if f.scenarios != "" {
+		opts.Scenarios = strings.Split(f.scenarios, ",")
 	}
 	opts.Command = strings.Join(os.Args, " ")
 	opts.Logf = logf
+	return benchmark(ctx, cancel, opts, f.jsonOut, logf)
+}
 
+// benchmark runs the scenarios, prints the report, writes the JSON and
+// returns the exit code: 1 on any failure or leak, 130 when interrupted.
+func benchmark(ctx context.Context, cancel context.CancelCauseFunc, opts bench.Options, jsonOut string, logf func(string, ...any)) int {
 	nss := bench.NewNamespaces()
 	stop := handleSignals(cancel, nss, logf)
 	defer stop()
