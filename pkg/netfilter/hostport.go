@@ -43,6 +43,25 @@ func (m HostPort) String() string {
 	return fmt.Sprintf("%s %s:%d -> %s", m.Protocol, host, m.HostPort, netip.AddrPortFrom(m.PodIP, m.PodPort))
 }
 
+// HostPortKey is a mapping as the node knows it before the pod's address:
+// protocol, host address (zero or unspecified: any) and host port.
+type HostPortKey struct {
+	Protocol string
+	HostIP   netip.Addr
+	HostPort uint16
+}
+
+// families lists the IP families the key applies to (false: IPv4).
+func (k HostPortKey) families() []bool {
+	switch {
+	case !k.HostIP.IsValid():
+		return []bool{false, true}
+	case k.HostIP.Is4():
+		return []bool{false}
+	}
+	return []bool{true}
+}
+
 // HostPortOwner identifies the attachment a set of host ports belongs to.
 // It is recorded with every element or rule, so DEL and GC find them with
 // nothing else: no prevResult, no netns, no mapping list.
@@ -154,9 +173,12 @@ type HostPorts interface {
 	// is missing or points elsewhere, or missing scaffolding.
 	CheckHostPorts(ctx context.Context, spec HostPortSpec) error
 	// DeleteHostPorts removes every mapping of owner and returns them; the
-	// inverse of EnsureHostPorts. Nothing to remove, an absent table or
-	// chain, or a backend whose tools are not installed, is not an error.
-	DeleteHostPorts(ctx context.Context, owner HostPortOwner) ([]HostPort, error)
+	// inverse of EnsureHostPorts. keys, the host ports the runtime says
+	// the owner has, let a backend find them without reading everything;
+	// they are a hint: mappings under other keys are found too. Nothing to
+	// remove, an absent table or chain, or a backend whose tools are not
+	// installed, is not an error.
+	DeleteHostPorts(ctx context.Context, owner HostPortOwner, keys []HostPortKey) ([]HostPort, error)
 	// GCHostPorts removes the mappings of every owner of network not in
 	// valid, then, when no mapping of any owner is left, the scaffolding,
 	// resetting route_localnet where EnsureHostPorts turned it on. It

@@ -180,8 +180,9 @@ func hpIPTCheck(nat *hpIPTTable, spec *HostPortSpec, v6 bool) error {
 }
 
 // DeleteHostPorts is part of HostPorts: per family one save, and one
-// restore only when the owner has rules.
-func (h *hpIPTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) ([]HostPort, error) {
+// restore only when the owner has rules. The keys are not needed: the save
+// shows the owner's chain.
+func (h *hpIPTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner, _ []HostPortKey) ([]HostPort, error) {
 	var removed []HostPort
 	err := hpFamilies(true, true, func(v6 bool) error {
 		f := hpFamilyOf(v6)

@@ -56,7 +56,7 @@ func TestHostPortIPTEnsureCheckDelete(t *testing.T) {
 		t.Fatalf("second ADD: %d saves and %d restores, want 0 and 2", f.saves-saves, len(f.restores)-restores)
 	}
 	// DEL: a save and a restore per family; again: saves only.
-	removed, err := h.DeleteHostPorts(ctx, hpOwner(1))
+	removed, err := h.DeleteHostPorts(ctx, hpOwner(1), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestHostPortIPTEnsureCheckDelete(t *testing.T) {
 	}
 	hpGolden(t, "ipt-after-del", f.dumpAll())
 	restores = len(f.restores)
-	if _, err := h.DeleteHostPorts(ctx, hpOwner(1)); err != nil || len(f.restores) != restores {
+	if _, err := h.DeleteHostPorts(ctx, hpOwner(1), nil); err != nil || len(f.restores) != restores {
 		t.Fatalf("repeated DEL: err %v, %d restores", err, len(f.restores)-restores)
 	}
 	if err := h.CheckHostPorts(ctx, hpSpecDual(1)); err == nil || !strings.Contains(err.Error(), "is missing") {
@@ -138,7 +138,7 @@ func TestHostPortIPTGCKeepsValidAndRemovesReferenceChains(t *testing.T) {
 	if err := f.Restore(ctx, IPv4, input); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.DeleteHostPorts(ctx, HostPortOwner{Network: "mynet", ContainerID: "ctr9", IfName: "eth0"}); err != nil {
+	if _, err := h.DeleteHostPorts(ctx, HostPortOwner{Network: "mynet", ContainerID: "ctr9", IfName: "eth0"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.tables[IPv4]["nat"].chains[legacy]; ok {

@@ -18,9 +18,17 @@ import (
 type hpNFT interface {
 	// Run applies tx atomically: all of it or nothing.
 	Run(ctx context.Context, tx *hpTx) error
-	// Read returns the table's state. An absent table, or a kernel without
+	// Read returns the table's state, every element included (its cost
+	// grows with the pods). An absent table, or a kernel without
 	// nftables, is Exists=false and no error.
 	Read(ctx context.Context) (*hpNFTState, error)
+	// ReadScaffold is Read without the elements: sets and maps are listed
+	// empty.
+	ReadScaffold(ctx context.Context) (*hpNFTState, error)
+	// Get returns, for each element of want, the element the kernel has
+	// at its set and key (for a range set, the element containing its
+	// start), or nil.
+	Get(ctx context.Context, want []*knftables.Element) ([]*knftables.Element, error)
 }
 
 // hpNFTables is HostPorts on nftables.
@@ -45,10 +53,26 @@ func (h *hpNFTables) EnsureHostPorts(ctx context.Context, spec HostPortSpec) err
 	return hpRetry(ctx, func() error { return h.ensureOnce(ctx, &spec) })
 }
 
+// ensureOnce reads what it needs and writes one transaction. The usual
+// ADD reads the scaffolding and looks up the planned keys only; an ADD
+// that finds elements of its own owner (ADD again without DEL) reads the
+// whole table to also remove the owner's other, stale elements.
 func (h *hpNFTables) ensureOnce(ctx context.Context, spec *HostPortSpec) error {
-	st, err := h.nft.Read(ctx)
+	st, err := h.nft.ReadScaffold(ctx)
 	if err != nil {
 		return err
+	}
+	planned, _ := hpNFTElements(spec)
+	if st.Exists {
+		full, err := h.lookUp(ctx, st, spec, planned)
+		if err != nil {
+			return err
+		}
+		if full {
+			if st, err = h.nft.Read(ctx); err != nil {
+				return err
+			}
+		}
 	}
 	localnet, err := hpNeedLocalnet(h.sysctl, spec)
 	if err != nil {
@@ -66,6 +90,40 @@ func (h *hpNFTables) ensureOnce(ctx context.Context, spec *HostPortSpec) error {
 		return h.sysctl.SetRouteLocalnet(localnet, true)
 	}
 	return nil
+}
+
+// lookUp fills st with the elements found at the planned keys (and the
+// localnet interface), and reports whether the owner already has elements
+// (its marker exists), in which case the caller needs the full table.
+func (h *hpNFTables) lookUp(ctx context.Context, st *hpNFTState, spec *HostPortSpec, planned []hpNFTElem) (full bool, err error) {
+	want := make([]*knftables.Element, 0, len(planned)+1)
+	for _, p := range planned {
+		want = append(want, p.el)
+	}
+	if spec.LocalnetIface != "" {
+		want = append(want, hpLocalnetElement(spec.LocalnetIface))
+	}
+	got, err := h.nft.Get(ctx, want)
+	if err != nil {
+		return false, err
+	}
+	tag := spec.Owner.Tag()
+	for _, e := range got {
+		if e == nil {
+			continue
+		}
+		if e.Set == hpSetOwners && hpElemOwner(e) == tag {
+			return true, nil
+		}
+		if st.find(e) == nil {
+			st.Elements[e.Set+e.Map] = append(st.Elements[e.Set+e.Map], e)
+		}
+	}
+	return false, nil
+}
+
+func hpLocalnetElement(iface string) *knftables.Element {
+	return &knftables.Element{Set: hpSetLocalnet, Key: []string{strconv.Quote(iface)}, Comment: knftables.PtrTo(hpLocalnetNote)}
 }
 
 // hpTakeover records a host port that moved from one owner to another.
@@ -101,6 +159,10 @@ func hpPlanNFTEnsure(tx *hpTx, st *hpNFTState, spec *HostPortSpec, localnet stri
 		}
 	}
 	var takeovers []hpTakeover
+	for _, e := range hpOverlaps(st, planned) {
+		tx.Delete(hpElemRef(e))
+		replaced[hpElemID(e)] = true
+	}
 	for _, p := range planned {
 		cur := st.find(p.el)
 		switch {
@@ -116,12 +178,64 @@ func hpPlanNFTEnsure(tx *hpTx, st *hpNFTState, spec *HostPortSpec, localnet stri
 		tx.Add(p.el)
 	}
 	if localnet != "" {
-		e := &knftables.Element{Set: hpSetLocalnet, Key: []string{strconv.Quote(localnet)}, Comment: knftables.PtrTo(hpLocalnetNote)}
-		if st.find(e) == nil {
+		if e := hpLocalnetElement(localnet); st.find(e) == nil {
 			tx.Add(e)
 		}
 	}
 	return takeovers
+}
+
+// hpOverlaps returns the masquerade elements of other owners that cover
+// the same pod address, protocol and port as a planned one with another
+// source range (a stale pod on a reused address, planned with other
+// options): the kernel refuses overlapping ranges, so they must go first.
+func hpOverlaps(st *hpNFTState, planned []hpNFTElem) []*knftables.Element {
+	want := map[string]bool{}
+	prefix := map[string]bool{}
+	for _, p := range planned {
+		if p.el.Set != "" && strings.HasPrefix(p.el.Set, "masq") {
+			want[hpElemID(p.el)] = true
+			prefix[p.el.Set+" "+strings.Join(p.el.Key[:3], " . ")] = true
+		}
+	}
+	var out []*knftables.Element
+	for _, name := range []string{hpFamily(false).masqSet(), hpFamily(true).masqSet()} {
+		for _, e := range st.Elements[name] {
+			if len(e.Key) == 4 && prefix[name+" "+strings.Join(e.Key[:3], " . ")] && !want[hpElemID(e)] && hpMasqOverlap(e, planned) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// hpMasqOverlap reports whether e's source range overlaps a planned one's.
+func hpMasqOverlap(e *knftables.Element, planned []hpNFTElem) bool {
+	a, err := hpParseRange(e.Key[3])
+	if err != nil {
+		return false
+	}
+	for _, p := range planned {
+		if p.el.Set != e.Set || strings.Join(p.el.Key[:3], ".") != strings.Join(e.Key[:3], ".") {
+			continue
+		}
+		if b, err := hpParseRange(p.el.Key[3]); err == nil && a.Overlaps(b) {
+			return true
+		}
+	}
+	return false
+}
+
+// hpParseRange reads a masquerade source: a prefix or one address.
+func hpParseRange(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // hpEnsureChain (re)writes a chain unless it already has exactly its rules.
@@ -165,6 +279,9 @@ func (h *hpNFTables) CheckHostPorts(ctx context.Context, spec HostPortSpec) erro
 	for _, p := range planned {
 		cur := st.find(p.el)
 		what := fmt.Sprintf("check host port %s of %s: %s element %s", p.m, tag, p.el.Set+p.el.Map, strings.Join(p.el.Key, " . "))
+		if p.el.Set == hpSetOwners {
+			what = fmt.Sprintf("check host ports of %s: owner marker %s", tag, p.el.Key[0])
+		}
 		switch {
 		case cur == nil:
 			return fmt.Errorf("%s is missing", what)
@@ -177,9 +294,12 @@ func (h *hpNFTables) CheckHostPorts(ctx context.Context, spec HostPortSpec) erro
 	return nil
 }
 
-// DeleteHostPorts is part of HostPorts: one read, and one transaction only
-// when the owner has elements.
-func (h *hpNFTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) ([]HostPort, error) {
+// DeleteHostPorts is part of HostPorts. It looks up the owner's marker
+// first: none, nothing to do. With keys it then looks the owner's elements
+// up directly (a cost independent of the pods); with none, or when the
+// keys find nothing (mappings changed since ADD), it reads the whole
+// table. Then one transaction.
+func (h *hpNFTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner, keys []HostPortKey) ([]HostPort, error) {
 	unlock, err := hpLock(h.lockPath, false)
 	if err != nil {
 		return nil, err
@@ -188,11 +308,23 @@ func (h *hpNFTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) (
 	tag := owner.Tag()
 	var removed []HostPort
 	err = hpRetry(ctx, func() error {
-		st, err := h.nft.Read(ctx)
+		marker, err := h.getOwned(ctx, tag, []*knftables.Element{hpOwnerMarker(tag)})
+		if err != nil || len(marker) == 0 {
+			return err // no marker: the owner has nothing here
+		}
+		els, err := h.findOwned(ctx, tag, keys)
 		if err != nil {
 			return err
 		}
-		els := st.ownedBy(func(t string) bool { return t == tag })
+		if len(els) == 0 {
+			st, err := h.nft.Read(ctx)
+			if err != nil {
+				return err
+			}
+			els = st.ownedBy(func(t string) bool { return t == tag })
+		} else {
+			els = append(els, marker...)
+		}
 		if len(els) == 0 {
 			return nil
 		}
@@ -207,6 +339,66 @@ func (h *hpNFTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner) (
 		return nil
 	})
 	return removed, err
+}
+
+// findOwned looks up the elements tag has for keys: the DNAT and condition
+// entries of each key, then the masquerade entries of the pod addresses
+// and ports those DNAT entries point at.
+func (h *hpNFTables) findOwned(ctx context.Context, tag string, keys []HostPortKey) ([]*knftables.Element, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var want []*knftables.Element
+	for _, k := range keys {
+		for _, v6 := range k.families() {
+			f := hpFamily(v6)
+			key := []string{k.Protocol, strconv.Itoa(int(k.HostPort))}
+			any := !k.HostIP.IsValid() || k.HostIP.IsUnspecified()
+			if !any {
+				key = append([]string{k.HostIP.String()}, key...)
+			}
+			want = append(want, &knftables.Element{Map: f.dnatMap(any), Key: key}, &knftables.Element{Map: f.condMap(any), Key: key})
+		}
+	}
+	owned, err := h.getOwned(ctx, tag, want)
+	if err != nil {
+		return nil, err
+	}
+	want = want[:0]
+	for _, m := range hpNFTMappings(owned) {
+		f := hpFamily(m.IsIPv6())
+		all := "0.0.0.0/0"
+		srcs := []string{m.PodIP.String(), "127.0.0.0/8"}
+		if m.IsIPv6() {
+			all, srcs = "::/0", []string{m.PodIP.String()}
+		}
+		for _, src := range append(srcs, all) {
+			want = append(want, &knftables.Element{Set: f.masqSet(), Key: []string{m.PodIP.String(), m.Protocol, strconv.Itoa(int(m.PodPort)), src}})
+		}
+	}
+	masq, err := h.getOwned(ctx, tag, want)
+	return append(owned, masq...), err
+}
+
+// getOwned returns the elements of want that exist with exactly that key
+// and belong to tag, each once.
+func (h *hpNFTables) getOwned(ctx context.Context, tag string, want []*knftables.Element) ([]*knftables.Element, error) {
+	if len(want) == 0 {
+		return nil, nil
+	}
+	got, err := h.nft.Get(ctx, want)
+	if err != nil {
+		return nil, err
+	}
+	var out []*knftables.Element
+	seen := map[string]bool{}
+	for i, e := range got {
+		if e != nil && hpElemOwner(e) == tag && hpElemID(e) == hpElemID(want[i]) && !seen[hpElemID(e)] {
+			seen[hpElemID(e)] = true
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // GCHostPorts is part of HostPorts: one read and at most one transaction.

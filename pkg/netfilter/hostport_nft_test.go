@@ -95,7 +95,7 @@ func TestHostPortNFTEnsureGolden(t *testing.T) {
 	}
 	hpGolden(t, "nft-three-pods", fake.Dump())
 
-	removed, err := h.DeleteHostPorts(ctx, hpOwner(1))
+	removed, err := h.DeleteHostPorts(ctx, hpOwner(1), hpKeys(hpSpecDual(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,10 +125,25 @@ func sortStrings(s []string) {
 	}
 }
 
-// countingNFT counts the transactions that reach the fake and their size.
+// countingNFT counts the transactions that reach the fake, their size, and
+// the full reads (whose cost grows with the pods).
 type countingNFT struct {
 	*hpNFTFake
-	runs, ops int
+	runs, ops, reads int
+}
+
+func (c *countingNFT) Read(ctx context.Context) (*hpNFTState, error) {
+	c.reads++
+	return c.hpNFTFake.Read(ctx)
+}
+
+// hpKeys are the keys of spec's mappings, as DEL gets them.
+func hpKeys(spec HostPortSpec) []HostPortKey {
+	var out []HostPortKey
+	for _, m := range spec.Mappings {
+		out = append(out, HostPortKey{Protocol: m.Protocol, HostIP: m.HostIP, HostPort: m.HostPort})
+	}
+	return out
 }
 
 func (c *countingNFT) Run(ctx context.Context, tx *hpTx) error {
@@ -145,12 +160,12 @@ func TestHostPortNFTDeleteIsIdempotentAndCheap(t *testing.T) {
 	if err := h.EnsureHostPorts(ctx, hpSpecDual(1)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.DeleteHostPorts(ctx, hpOwner(1)); err != nil {
+	if _, err := h.DeleteHostPorts(ctx, hpOwner(1), nil); err != nil {
 		t.Fatal(err)
 	}
 	runs := c.runs
 	for i := 0; i < 2; i++ {
-		removed, err := h.DeleteHostPorts(ctx, hpOwner(1))
+		removed, err := h.DeleteHostPorts(ctx, hpOwner(1), nil)
 		if err != nil || len(removed) != 0 {
 			t.Fatalf("repeated DEL: %v %v", removed, err)
 		}
@@ -160,7 +175,7 @@ func TestHostPortNFTDeleteIsIdempotentAndCheap(t *testing.T) {
 	}
 	// DEL on a node that never had host ports: no table, no transaction.
 	h2, fake2, _ := newTestHPNFT()
-	if _, err := h2.DeleteHostPorts(ctx, hpOwner(1)); err != nil || fake2.Dump() != "" {
+	if _, err := h2.DeleteHostPorts(ctx, hpOwner(1), nil); err != nil || fake2.Dump() != "" {
 		t.Fatalf("DEL on an empty node: %v, state %q", err, fake2.Dump())
 	}
 	if err := h2.EnsureHostPorts(ctx, HostPortSpec{Owner: hpOwner(1)}); err != nil || fake2.Dump() != "" {
@@ -181,12 +196,20 @@ func TestHostPortNFTCostIndependentOfPods(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		reads := c.reads
 		if err := h.EnsureHostPorts(ctx, hpSpecN(existing)); err != nil {
 			t.Fatal(err)
 		}
+		if c.reads != reads {
+			t.Fatalf("ADD of a new pod read the whole table")
+		}
 		add = c.ops
-		if _, err := h.DeleteHostPorts(ctx, hpSpecN(existing).Owner); err != nil {
+		reads = c.reads
+		if _, err := h.DeleteHostPorts(ctx, hpSpecN(existing).Owner, hpKeys(hpSpecN(existing))); err != nil {
 			t.Fatal(err)
+		}
+		if c.reads != reads {
+			t.Fatalf("DEL with keys read the whole table")
 		}
 		return add, c.ops
 	}
@@ -226,7 +249,7 @@ func TestHostPortNFTTakeoverAndReAdd(t *testing.T) {
 		t.Fatalf("CHECK of the old owner = %v, want the port named as taken", err)
 	}
 	// The old pod's late DEL removes only what is still its own.
-	if _, err := h.DeleteHostPorts(ctx, hpOwner(1)); err != nil {
+	if _, err := h.DeleteHostPorts(ctx, hpOwner(1), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.CheckHostPorts(ctx, newer); err != nil {

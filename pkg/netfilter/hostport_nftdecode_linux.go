@@ -49,8 +49,11 @@ type hpLayout struct {
 // hpLayoutOf returns the layout of a set or map by name, false for a name
 // that is not ours.
 func hpLayoutOf(name string) (hpLayout, bool) {
-	if name == hpSetLocalnet {
+	switch name {
+	case hpSetLocalnet:
 		return hpLayout{key: []hpField{hpIfname}}, true
+	case hpSetOwners:
+		return hpLayout{key: []hpField{hpAddr6}}, true
 	}
 	for _, v6 := range []bool{false, true} {
 		f := hpFamily(v6)

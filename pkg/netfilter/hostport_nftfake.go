@@ -22,6 +22,29 @@ func (f *hpNFTFake) Run(ctx context.Context, tx *hpTx) error {
 	return f.Fake.Run(ctx, ktx)
 }
 
+// ReadScaffold is part of hpNFT.
+func (f *hpNFTFake) ReadScaffold(ctx context.Context) (*hpNFTState, error) {
+	st, err := f.Read(ctx)
+	for name := range st.Elements {
+		st.Elements[name] = []*knftables.Element{}
+	}
+	return st, err
+}
+
+// Get is part of hpNFT. Keys are compared exactly (the kernel would also
+// find a range containing them).
+func (f *hpNFTFake) Get(ctx context.Context, want []*knftables.Element) ([]*knftables.Element, error) {
+	st, err := f.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*knftables.Element, len(want))
+	for i, e := range want {
+		out[i] = st.find(e)
+	}
+	return out, nil
+}
+
 // Read is part of hpNFT.
 func (f *hpNFTFake) Read(_ context.Context) (*hpNFTState, error) {
 	f.RLock()

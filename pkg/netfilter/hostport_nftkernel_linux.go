@@ -108,7 +108,7 @@ func (k *hpNFTKernel) Read(_ context.Context) (*hpNFTState, error) {
 			}
 			return nil, err
 		}
-		st, err := hpReadOnce()
+		st, err := hpReadOnce(true)
 		if err != nil {
 			return nil, err
 		}
@@ -126,8 +126,16 @@ func (k *hpNFTKernel) Read(_ context.Context) (*hpNFTState, error) {
 	}
 }
 
-// hpReadOnce reads the table once; the caller checks it was consistent.
-func hpReadOnce() (*hpNFTState, error) {
+// ReadScaffold is part of hpNFT: the table, its sets and maps (listed
+// empty) and its chains' rules; a handful of dumps whose size does not
+// depend on the pods.
+func (k *hpNFTKernel) ReadScaffold(_ context.Context) (*hpNFTState, error) {
+	return hpReadOnce(false)
+}
+
+// hpReadOnce reads the table once, with or without the elements; the
+// caller of a read with elements checks it was consistent.
+func hpReadOnce(elements bool) (*hpNFTState, error) {
 	c, err := gnft.New(gnft.AsLasting())
 	if err != nil {
 		return nil, fmt.Errorf("open nftables netlink socket: %w", err)
@@ -150,7 +158,7 @@ func hpReadOnce() (*hpNFTState, error) {
 		return &hpNFTState{}, nil
 	}
 	st := &hpNFTState{Exists: true, Elements: map[string][]*knftables.Element{}, Rules: map[string][]string{}}
-	if err := hpReadSets(c, t, st); err != nil {
+	if err := hpReadSets(c, t, st, elements); err != nil {
 		return nil, err
 	}
 	if err := hpReadChains(c, t, st); err != nil {
@@ -165,12 +173,16 @@ func hpNoNFTables(err error) bool {
 		errors.Is(err, syscall.EOPNOTSUPP) || strings.Contains(err.Error(), "protocol not supported")
 }
 
-func hpReadSets(c *gnft.Conn, t *gnft.Table, st *hpNFTState) error {
+func hpReadSets(c *gnft.Conn, t *gnft.Table, st *hpNFTState, elements bool) error {
 	sets, err := c.GetSets(t)
 	if err != nil {
 		return fmt.Errorf("list sets of table inet %s: %w", hpNFTTable, err)
 	}
 	for _, s := range sets {
+		if !elements {
+			st.Elements[s.Name] = []*knftables.Element{}
+			continue
+		}
 		els, err := c.GetSetElements(s)
 		if err != nil {
 			return fmt.Errorf("list elements of inet %s %s: %w", hpNFTTable, s.Name, err)

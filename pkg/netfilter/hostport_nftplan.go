@@ -3,6 +3,7 @@ package netfilter
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,10 +25,16 @@ import (
 //	           traffic listed in masq4/masq6 as podIP . proto . podPort . saddr
 //	input (filter): drop new connections to 127.0.0.0/8 arriving on an
 //	           interface whose route_localnet we turned on (CVE-2020-8558)
+//
+// The set "owners" has one element per attachment with host ports: the
+// first 128 bits of the SHA-256 of its tag, written as an IPv6 address
+// (nftables has no string-keyed set). One lookup of it tells ADD and DEL
+// whether the attachment has elements already, without reading the sets.
 const (
 	hpNFTTable      = "podnet-hostport"
 	hpChainHostport = "hostports"
 	hpSetLocalnet   = "localnet"
+	hpSetOwners     = "owners"
 	hpLocalnetNote  = "podnet: route_localnet turned on by portmap"
 	hpCondPrefix4   = "cond4_"
 	hpCondPrefix6   = "cond6_"
@@ -106,7 +113,7 @@ func hpNFTContainers() []knftables.Object {
 			&knftables.Set{Name: f.masqSet(), Type: f.addr + " . inet_proto . inet_service . " + f.addr, Flags: []knftables.SetFlag{knftables.IntervalFlag}},
 		)
 	}
-	return append(objs, &knftables.Set{Name: hpSetLocalnet, Type: "ifname"})
+	return append(objs, &knftables.Set{Name: hpSetLocalnet, Type: "ifname"}, &knftables.Set{Name: hpSetOwners, Type: "ipv6_addr"})
 }
 
 // hpNFTFixedChains are the chains every node with host ports has.
@@ -199,7 +206,17 @@ func hpNFTElements(spec *HostPortSpec) ([]hpNFTElem, []hpNFTChain) {
 			add(&knftables.Element{Set: f.masqSet(), Key: []string{m.PodIP.String(), m.Protocol, strconv.Itoa(int(m.PodPort)), src}}, m)
 		}
 	}
+	if len(spec.Mappings) > 0 {
+		add(hpOwnerMarker(tag), HostPort{})
+	}
 	return els, chains
+}
+
+// hpOwnerMarker is the owner's element in the owners set (commented with
+// the tag, like every element of the owner).
+func hpOwnerMarker(tag string) *knftables.Element {
+	sum := sha256.Sum256([]byte(tag))
+	return &knftables.Element{Set: hpSetOwners, Key: []string{netip.AddrFrom16([16]byte(sum[:16])).String()}, Comment: &tag}
 }
 
 // hpMasqSources lists the source ranges whose connections to the mapping

@@ -153,12 +153,12 @@ func TestPrivilegedHostPortTraffic(t *testing.T) {
 			hpMustNotReach(t, tp.client, "tcp", "192.0.2.11:8181") // hostIP restriction
 			hpMustNotReach(t, tp.client, "tcp", "10.1.0.2:8080")   // passes through the node, not addressed to it
 
-			removed, err := hpDo(n, func() ([]HostPort, error) { return hp.DeleteHostPorts(ctx, spec.Owner) })
+			removed, err := hpDo(n, func() ([]HostPort, error) { return hp.DeleteHostPorts(ctx, spec.Owner, nil) })
 			if err != nil || len(removed) != 4 {
 				t.Fatalf("DEL: removed %v, %v", removed, err)
 			}
 			hpMustNotReach(t, tp.client, "tcp", "192.0.2.10:8080")
-			if _, err := hpDo(n, func() ([]HostPort, error) { return hp.DeleteHostPorts(ctx, spec.Owner) }); err != nil {
+			if _, err := hpDo(n, func() ([]HostPort, error) { return hp.DeleteHostPorts(ctx, spec.Owner, nil) }); err != nil {
 				t.Fatalf("second DEL: %v", err)
 			}
 			if _, err := hpDo(n, func() ([]HostPort, error) { return hp.GCHostPorts(ctx, "mynet", nil) }); err != nil {
@@ -296,7 +296,7 @@ func TestPrivilegedHostPortNetlinkElements(t *testing.T) {
 	do(func() error { return hp.EnsureHostPorts(ctx, taker) })
 	do(func() error { return hp.CheckHostPorts(ctx, taker) })
 	for _, o := range []HostPortOwner{hpOwner(100), hpOwner(2), hpOwner(3), hpOwner(4)} {
-		if _, err := hpDo(n, func() ([]HostPort, error) { return hp.DeleteHostPorts(ctx, o) }); err != nil {
+		if _, err := hpDo(n, func() ([]HostPort, error) { return hp.DeleteHostPorts(ctx, o, nil) }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -57,3 +57,15 @@ func planHostPorts(ms []mapping, v4, v6 netip.Addr) []netfilter.HostPort {
 	}
 	return out
 }
+
+// hostPortKeys are the host ports DEL looks up first. Entries ADD would
+// refuse are skipped: DEL also finds entries without them.
+func hostPortKeys(entries []portMapEntry) []netfilter.HostPortKey {
+	var keys []netfilter.HostPortKey
+	for _, e := range entries {
+		if m, err := parseMapping(e); err == nil {
+			keys = append(keys, netfilter.HostPortKey{Protocol: m.protocol, HostIP: m.hostIP, HostPort: m.hostPort})
+		}
+	}
+	return keys
+}

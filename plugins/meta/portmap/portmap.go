@@ -118,7 +118,7 @@ func addHostPorts(c *cniplugin.Call, backend netfilter.Backend, spec netfilter.H
 		return err
 	}
 	if err := hp.EnsureHostPorts(ctx, spec); err != nil {
-		if _, undoErr := hp.DeleteHostPorts(ctx, spec.Owner); undoErr != nil {
+		if _, undoErr := hp.DeleteHostPorts(ctx, spec.Owner, nil); undoErr != nil {
 			c.Log.Error("undo of a failed ADD left host ports behind; GC removes them", "error", undoErr)
 		}
 		return fmt.Errorf("forward host ports of %s with %s: %w", spec.Owner.Tag(), backend, err)
@@ -135,8 +135,9 @@ func cmdDel(c *cniplugin.Call) error {
 		return nil // no mappings, no netfilter work; GC covers a runtime that drops them on DEL
 	}
 	owner := netfilter.HostPortOwner{Network: conf.Name, ContainerID: c.ContainerID, IfName: c.IfName}
+	keys := hostPortKeys(conf.RuntimeConfig.PortMaps)
 	removed, err := everyBackend(c.Log, func(hp netfilter.HostPorts) ([]netfilter.HostPort, error) {
-		return hp.DeleteHostPorts(context.Background(), owner)
+		return hp.DeleteHostPorts(context.Background(), owner, keys)
 	})
 	if ferr := flushUDPConntrack(removed); ferr != nil {
 		c.Log.Warn("stale UDP conntrack entries may remain", "error", ferr)
