@@ -112,7 +112,7 @@ func (h *hpNFTables) lookUp(ctx context.Context, st *hpNFTState, spec *HostPortS
 		if e == nil {
 			continue
 		}
-		if e.Set == hpSetOwners && hpElemOwner(e) == tag {
+		if e.Map == hpSetOwners && hpElemOwner(e) == tag {
 			return true, nil
 		}
 		if st.find(e) == nil {
@@ -279,7 +279,7 @@ func (h *hpNFTables) CheckHostPorts(ctx context.Context, spec HostPortSpec) erro
 	for _, p := range planned {
 		cur := st.find(p.el)
 		what := fmt.Sprintf("check host port %s of %s: %s element %s", p.m, tag, p.el.Set+p.el.Map, strings.Join(p.el.Key, " . "))
-		if p.el.Set == hpSetOwners {
+		if p.el.Map == hpSetOwners {
 			what = fmt.Sprintf("check host ports of %s: owner marker %s", tag, p.el.Key[0])
 		}
 		switch {
@@ -308,7 +308,7 @@ func (h *hpNFTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner, k
 	tag := owner.Tag()
 	var removed []HostPort
 	err = hpRetry(ctx, func() error {
-		marker, err := h.getOwned(ctx, tag, []*knftables.Element{hpOwnerMarker(tag)})
+		marker, err := h.getOwned(ctx, tag, []*knftables.Element{hpOwnerMarker(tag, 0)})
 		if err != nil || len(marker) == 0 {
 			return err // no marker: the owner has nothing here
 		}
@@ -316,7 +316,9 @@ func (h *hpNFTables) DeleteHostPorts(ctx context.Context, owner HostPortOwner, k
 		if err != nil {
 			return err
 		}
-		if len(els) == 0 {
+		if strconv.Itoa(len(els)) != hpElemValue(marker[0]) {
+			// Some are not under these keys: mappings that changed
+			// since ADD, or taken over. Read everything.
 			st, err := h.nft.Read(ctx)
 			if err != nil {
 				return err

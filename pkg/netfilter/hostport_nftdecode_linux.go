@@ -53,7 +53,7 @@ func hpLayoutOf(name string) (hpLayout, bool) {
 	case hpSetLocalnet:
 		return hpLayout{key: []hpField{hpIfname}}, true
 	case hpSetOwners:
-		return hpLayout{key: []hpField{hpAddr6}}, true
+		return hpLayout{key: []hpField{hpAddr6}, value: []hpField{hpPort}}, true
 	}
 	for _, v6 := range []bool{false, true} {
 		f := hpFamily(v6)

@@ -26,10 +26,12 @@ import (
 //	input (filter): drop new connections to 127.0.0.0/8 arriving on an
 //	           interface whose route_localnet we turned on (CVE-2020-8558)
 //
-// The set "owners" has one element per attachment with host ports: the
+// The map "owners" has one element per attachment with host ports: the
 // first 128 bits of the SHA-256 of its tag, written as an IPv6 address
-// (nftables has no string-keyed set). One lookup of it tells ADD and DEL
-// whether the attachment has elements already, without reading the sets.
+// (nftables has no string-keyed set), mapped to the number of its other
+// elements. One lookup of it tells ADD whether the attachment has elements
+// already, and DEL whether the lookups by key found all of them, without
+// reading the sets.
 const (
 	hpNFTTable      = "podnet-hostport"
 	hpChainHostport = "hostports"
@@ -113,7 +115,7 @@ func hpNFTContainers() []knftables.Object {
 			&knftables.Set{Name: f.masqSet(), Type: f.addr + " . inet_proto . inet_service . " + f.addr, Flags: []knftables.SetFlag{knftables.IntervalFlag}},
 		)
 	}
-	return append(objs, &knftables.Set{Name: hpSetLocalnet, Type: "ifname"}, &knftables.Set{Name: hpSetOwners, Type: "ipv6_addr"})
+	return append(objs, &knftables.Set{Name: hpSetLocalnet, Type: "ifname"}, &knftables.Map{Name: hpSetOwners, Type: "ipv6_addr : inet_service"})
 }
 
 // hpNFTFixedChains are the chains every node with host ports has.
@@ -207,16 +209,21 @@ func hpNFTElements(spec *HostPortSpec) ([]hpNFTElem, []hpNFTChain) {
 		}
 	}
 	if len(spec.Mappings) > 0 {
-		add(hpOwnerMarker(tag), HostPort{})
+		add(hpOwnerMarker(tag, len(els)), HostPort{})
 	}
 	return els, chains
 }
 
-// hpOwnerMarker is the owner's element in the owners set (commented with
-// the tag, like every element of the owner).
-func hpOwnerMarker(tag string) *knftables.Element {
+// hpOwnerMarker is the owner's element in the owners map, with the number
+// of its other elements (commented with the tag, like all of them). A
+// count of 0 makes a key for lookups.
+func hpOwnerMarker(tag string, count int) *knftables.Element {
 	sum := sha256.Sum256([]byte(tag))
-	return &knftables.Element{Set: hpSetOwners, Key: []string{netip.AddrFrom16([16]byte(sum[:16])).String()}, Comment: &tag}
+	e := &knftables.Element{Map: hpSetOwners, Key: []string{netip.AddrFrom16([16]byte(sum[:16])).String()}, Comment: &tag}
+	if count > 0 {
+		e.Value = []string{strconv.Itoa(count)}
+	}
+	return e
 }
 
 // hpMasqSources lists the source ranges whose connections to the mapping
