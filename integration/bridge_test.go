@@ -670,50 +670,79 @@ func bridgeBenchImpls(b *testing.B) []benchImpl {
 // BenchmarkBridge measures one ADD and one DEL of bridge + host-local
 // through libcni on a bridge that already holds 10, 100 and 250 pods
 // (isGateway, default route, no ipMasq: the reference's bridge-only
-// setup), for ours and the reference. Run it as root after make build:
+// setup). Ours and the reference (when installed) run on nodes of their
+// own, interleaved operation by operation so both share the machine's
+// noise; the metrics are the medians and their ratios. As root, after
+// make build (and make bench-reference for the comparison):
 //
 //	go test -run '^$' -bench BenchmarkBridge -benchtime 30x ./integration/
 func BenchmarkBridge(b *testing.B) {
-	for _, impl := range bridgeBenchImpls(b) {
-		for _, pods := range []int{10, 100, 250} {
-			b.Run(fmt.Sprintf("%s/pods=%d", impl.name, pods), func(b *testing.B) {
-				benchBridgeAt(b, impl, pods)
-			})
-		}
+	impls := bridgeBenchImpls(b)
+	for _, pods := range []int{10, 100, 250} {
+		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) { benchBridgeAt(b, impls, pods) })
 	}
 }
 
-func benchBridgeAt(b *testing.B, impl benchImpl, pods int) {
-	ctx := context.Background()
-	node := testutil.NewNode(b, "node")
-	rt := &testutil.Runtime{Node: node, CNI: libcni.NewCNIConfigWithCacheDir([]string{impl.dir}, b.TempDir(), nil), BinDir: impl.dir}
-	raw := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"bench","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,
-		"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}}]}`, node.Dir)
-	list := testutil.ConfList(b, raw)
+// benchNode is one implementation's node, filled with pods, and the pod
+// whose ADD and DEL are timed.
+type benchNode struct {
+	impl     benchImpl
+	rt       *testutil.Runtime
+	list     *libcni.NetworkConfigList
+	pod      *testutil.Pod
+	add, del []time.Duration
+}
+
+func newBenchNode(b *testing.B, impl benchImpl, pods int) *benchNode {
+	node := testutil.NewNode(b, impl.name)
+	n := &benchNode{impl: impl, pod: testutil.NewPod(b, "bench")}
+	n.rt = &testutil.Runtime{Node: node, CNI: libcni.NewCNIConfigWithCacheDir([]string{impl.dir}, b.TempDir(), nil), BinDir: impl.dir}
+	n.list = testutil.ConfList(b, fmt.Sprintf(`{"cniVersion":"1.1.0","name":"bench","plugins":[{"type":"bridge","bridge":"cni0",
+		"isGateway":true,"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"0.0.0.0/0"}]}}]}`, node.Dir))
 	for i := 0; i < pods; i++ {
 		att := testutil.Attachment{Pod: testutil.NewPod(b, fmt.Sprintf("fill%d", i)), IfName: "eth0"}
-		if _, err := rt.Add(ctx, list, att); err != nil {
-			b.Fatalf("fill pod %d: %v", i, err)
+		if _, err := n.rt.Add(context.Background(), n.list, att); err != nil {
+			b.Fatalf("%s: fill pod %d: %v", impl.name, i, err)
 		}
 	}
-	pod := testutil.NewPod(b, "bench")
-	var add, del []time.Duration
+	return n
+}
+
+// cycle times one ADD and one DEL of the bench pod.
+func (n *benchNode) cycle(b *testing.B) {
+	ctx := context.Background()
+	att := testutil.Attachment{Pod: n.pod, IfName: "eth0"}
+	t0 := time.Now()
+	if _, err := n.rt.Add(ctx, n.list, att); err != nil {
+		b.Fatalf("%s ADD: %v", n.impl.name, err)
+	}
+	t1 := time.Now()
+	if err := n.rt.Del(ctx, n.list, att); err != nil {
+		b.Fatalf("%s DEL: %v", n.impl.name, err)
+	}
+	n.add, n.del = append(n.add, t1.Sub(t0)), append(n.del, time.Since(t1))
+}
+
+func benchBridgeAt(b *testing.B, impls []benchImpl, pods int) {
+	var nodes []*benchNode
+	for _, impl := range impls {
+		nodes = append(nodes, newBenchNode(b, impl, pods))
+	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		att := testutil.Attachment{Pod: pod, IfName: "eth0"}
-		t0 := time.Now()
-		if _, err := rt.Add(ctx, list, att); err != nil {
-			b.Fatal(err)
+		for j := range nodes {
+			nodes[(i+j)%len(nodes)].cycle(b) // alternate who goes first
 		}
-		t1 := time.Now()
-		if err := rt.Del(ctx, list, att); err != nil {
-			b.Fatal(err)
-		}
-		add, del = append(add, t1.Sub(t0)), append(del, time.Since(t1))
 	}
 	b.StopTimer()
-	b.ReportMetric(medianMS(add), "add-p50-ms")
-	b.ReportMetric(medianMS(del), "del-p50-ms")
+	for _, n := range nodes {
+		b.ReportMetric(medianMS(n.add), n.impl.name+"-add-p50-ms")
+		b.ReportMetric(medianMS(n.del), n.impl.name+"-del-p50-ms")
+	}
+	if len(nodes) == 2 {
+		b.ReportMetric(medianMS(nodes[0].add)/medianMS(nodes[1].add), "add-ratio")
+		b.ReportMetric(medianMS(nodes[0].del)/medianMS(nodes[1].del), "del-ratio")
+	}
 }
 
 func medianMS(d []time.Duration) float64 {
