@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -256,7 +257,8 @@ func (m *iptMasq) CheckMasquerade(ctx context.Context, owner string, subnets []n
 }
 
 // DeleteMasquerade is part of Masquerader: per family, one iptables-save,
-// and one iptables-restore when the owner has something there.
+// and one iptables-restore when the owner has something there. It tries
+// both families and reports every failure.
 func (m *iptMasq) DeleteMasquerade(ctx context.Context, owner string) error {
 	if err := validateOwner(owner); err != nil {
 		return err
@@ -266,20 +268,27 @@ func (m *iptMasq) DeleteMasquerade(ctx context.Context, owner string) error {
 		return fmt.Errorf("delete masquerade of %q: %w", owner, err)
 	}
 	defer unlock()
+	var errs []error
 	for _, f := range []Family{IPv4, IPv6} {
-		t, err := m.save(ctx, f)
-		if err != nil {
-			return fmt.Errorf("delete masquerade of %q: %w", owner, err)
-		}
-		input := planIPTDelete(t, owner)
-		if input == "" {
-			continue // nothing of the owner's in this family
-		}
-		if err := m.restore(ctx, f, input); err != nil {
-			return fmt.Errorf("delete masquerade of %q: %w", owner, err)
+		if err := m.deleteFamily(ctx, owner, f); err != nil {
+			errs = append(errs, fmt.Errorf("delete masquerade of %q: %w", owner, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// deleteFamily removes the owner's rules from one family; the families are
+// independent, so a failure in one does not stop the other.
+func (m *iptMasq) deleteFamily(ctx context.Context, owner string, f Family) error {
+	t, err := m.save(ctx, f)
+	if err != nil {
+		return err
+	}
+	input := planIPTDelete(t, owner)
+	if input == "" {
+		return nil // nothing of the owner's in this family
+	}
+	return m.restore(ctx, f, input)
 }
 
 // planIPTDelete builds the iptables-restore input that removes the owner's
