@@ -232,3 +232,20 @@ func TestLoopbackCNITool(t *testing.T) {
 		t.Fatalf("cnitool cache not empty after del: %v", left)
 	}
 }
+
+// TestOwnNetNSRefusedBeforeWork checks that ADD with CNI_NETNS naming the
+// plugin's own namespace fails with code 8 before anything is changed: the
+// node's lo stays down.
+func TestOwnNetNSRefusedBeforeWork(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	node.MustExec(t, "ip", "link", "set", "lo", "down")
+	bin := filepath.Join(testutil.BinDir(t, "loopback"), "loopback")
+	env := []string{"CNI_COMMAND=ADD", "CNI_CONTAINERID=abc", "CNI_NETNS=" + node.Path, "CNI_IFNAME=lo", "CNI_PATH=/x"}
+	run := testutil.ExecPlugin(t, node.NetNS, bin, env, []byte(`{"cniVersion":"1.1.0","name":"n","type":"loopback"}`))
+	if e := run.CNIError(t); run.ExitCode != 1 || e.Code != 8 || !strings.Contains(e.Msg, "own network namespace") {
+		t.Fatalf("exit %d, error %+v; want code 8 about the plugin's own namespace", run.ExitCode, e)
+	}
+	if out := node.MustExec(t, "ip", "-o", "link", "show", "lo"); strings.Contains(out, ",UP") {
+		t.Fatalf("lo of the node was brought up before the refusal: %s", out)
+	}
+}

@@ -14,7 +14,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
+	cnins "github.com/containernetworking/cni/pkg/ns"
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
@@ -140,6 +142,10 @@ func wrap(plugin, command string, fn func(*Call) error, stderr io.Writer) func(*
 			log.Error(err.Error())
 			return ToCNIError(err)
 		}
+		if err := refuseOwnNetNS(command, args); err != nil {
+			log.Error(err.Error())
+			return ToCNIError(err)
+		}
 		if fn == nil {
 			log.Debug("nothing to do")
 			return nil
@@ -152,6 +158,24 @@ func wrap(plugin, command string, fn func(*Call) error, stderr io.Writer) func(*
 		log.Debug("done")
 		return nil
 	}
+}
+
+// refuseOwnNetNS refuses ADD and DEL when CNI_NETNS is the plugin's own
+// network namespace (code 8), before anything is done. skel makes the same
+// check only after the verb has run, when an ADD has already reserved an
+// address or configured the node's own interfaces. CNI_NETNS_OVERRIDE=1
+// skips it, as in skel. A path that cannot be checked is left to the verb.
+func refuseOwnNetNS(command string, args *skel.CmdArgs) error {
+	if (command != "ADD" && command != "DEL") || args.Netns == "" {
+		return nil
+	}
+	if o := strings.ToUpper(args.NetnsOverride); o == "TRUE" || o == "1" {
+		return nil
+	}
+	if same, err := cnins.CheckNetNS(args.Netns); err == nil && same {
+		return Errorf(types.ErrInvalidNetNS, "CNI_NETNS %q is the plugin's own network namespace; refusing to configure the node as a pod", args.Netns)
+	}
+	return nil
 }
 
 // requireVersion refuses a config with no cniVersion. skel would read it as
