@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"debug/elf"
 	"fmt"
+	"path/filepath"
 )
 
 // sizedPlugins are the binaries whose sizes are compared; vxlan has no
@@ -31,7 +33,7 @@ func sizesScenario() scenario {
 				if o.N == 0 && r.N == 0 {
 					continue
 				}
-				tab.Rows = append(tab.Rows, newRow(p, o, r))
+				tab.Rows = append(tab.Rows, newRow(p+unstripped(e.opts.Ours, p)+unstripped(e.opts.Reference, p), o, r))
 			}
 			if len(tab.Rows) == 0 {
 				return fmt.Errorf("no plugin binary found in %s or %s", e.opts.Ours.BinDir, e.opts.Reference.BinDir)
@@ -40,4 +42,19 @@ func sizesScenario() scenario {
 			return nil
 		},
 	}
+}
+
+// unstripped returns a note for the row label when the set's binary still
+// has its symbol table (not built with -ldflags "-s -w", so its size does
+// not compare), else "".
+func unstripped(set PluginSet, plugin string) string {
+	f, err := elf.Open(filepath.Join(set.BinDir, plugin))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if f.Section(".symtab") == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (%s: not stripped)", set.Name)
 }
