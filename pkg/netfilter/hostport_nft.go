@@ -159,10 +159,6 @@ func hpPlanNFTEnsure(tx *hpTx, st *hpNFTState, spec *HostPortSpec, localnet stri
 		}
 	}
 	var takeovers []hpTakeover
-	for _, e := range hpOverlaps(st, planned) {
-		tx.Delete(hpElemRef(e))
-		replaced[hpElemID(e)] = true
-	}
 	for _, p := range planned {
 		cur := st.find(p.el)
 		switch {
@@ -183,59 +179,6 @@ func hpPlanNFTEnsure(tx *hpTx, st *hpNFTState, spec *HostPortSpec, localnet stri
 		}
 	}
 	return takeovers
-}
-
-// hpOverlaps returns the masquerade elements of other owners that cover
-// the same pod address, protocol and port as a planned one with another
-// source range (a stale pod on a reused address, planned with other
-// options): the kernel refuses overlapping ranges, so they must go first.
-func hpOverlaps(st *hpNFTState, planned []hpNFTElem) []*knftables.Element {
-	want := map[string]bool{}
-	prefix := map[string]bool{}
-	for _, p := range planned {
-		if p.el.Set != "" && strings.HasPrefix(p.el.Set, "masq") {
-			want[hpElemID(p.el)] = true
-			prefix[p.el.Set+" "+strings.Join(p.el.Key[:3], " . ")] = true
-		}
-	}
-	var out []*knftables.Element
-	for _, name := range []string{hpFamily(false).masqSet(), hpFamily(true).masqSet()} {
-		for _, e := range st.Elements[name] {
-			if len(e.Key) == 4 && prefix[name+" "+strings.Join(e.Key[:3], " . ")] && !want[hpElemID(e)] && hpMasqOverlap(e, planned) {
-				out = append(out, e)
-			}
-		}
-	}
-	return out
-}
-
-// hpMasqOverlap reports whether e's source range overlaps a planned one's.
-func hpMasqOverlap(e *knftables.Element, planned []hpNFTElem) bool {
-	a, err := hpParseRange(e.Key[3])
-	if err != nil {
-		return false
-	}
-	for _, p := range planned {
-		if p.el.Set != e.Set || strings.Join(p.el.Key[:3], ".") != strings.Join(e.Key[:3], ".") {
-			continue
-		}
-		if b, err := hpParseRange(p.el.Key[3]); err == nil && a.Overlaps(b) {
-			return true
-		}
-	}
-	return false
-}
-
-// hpParseRange reads a masquerade source: a prefix or one address.
-func hpParseRange(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p, nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // hpEnsureChain (re)writes a chain unless it already has exactly its rules.
@@ -368,15 +311,7 @@ func (h *hpNFTables) findOwned(ctx context.Context, tag string, keys []HostPortK
 	}
 	want = want[:0]
 	for _, m := range hpNFTMappings(owned) {
-		f := hpFamily(m.IsIPv6())
-		all := "0.0.0.0/0"
-		srcs := []string{m.PodIP.String(), "127.0.0.0/8"}
-		if m.IsIPv6() {
-			all, srcs = "::/0", []string{m.PodIP.String()}
-		}
-		for _, src := range append(srcs, all) {
-			want = append(want, &knftables.Element{Set: f.masqSet(), Key: []string{m.PodIP.String(), m.Protocol, strconv.Itoa(int(m.PodPort)), src}})
-		}
+		want = append(want, hpMasqCandidates(m)...)
 	}
 	masq, err := h.getOwned(ctx, tag, want)
 	return append(owned, masq...), err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	gnft "github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -43,7 +42,6 @@ func (f hpField) size() int {
 type hpLayout struct {
 	key, value []hpField
 	verdict    bool
-	interval   bool
 }
 
 // hpLayoutOf returns the layout of a set or map by name, false for a name
@@ -54,6 +52,8 @@ func hpLayoutOf(name string) (hpLayout, bool) {
 		return hpLayout{key: []hpField{hpIfname}}, true
 	case hpSetOwners:
 		return hpLayout{key: []hpField{hpAddr6}, value: []hpField{hpPort}}, true
+	case hpSetLocalhost:
+		return hpLayout{key: []hpField{hpAddr4, hpProto, hpPort}}, true
 	}
 	for _, v6 := range []bool{false, true} {
 		f := hpFamily(v6)
@@ -70,18 +70,20 @@ func hpLayoutOf(name string) (hpLayout, bool) {
 			return hpLayout{key: []hpField{a, hpProto, hpPort}, verdict: true}, true
 		case f.condMap(true):
 			return hpLayout{key: []hpField{hpProto, hpPort}, verdict: true}, true
-		case f.masqSet():
-			return hpLayout{key: []hpField{a, hpProto, hpPort, a}, interval: true}, true
+		case f.hairpinSet():
+			return hpLayout{key: []hpField{a, hpProto, hpPort, a}}, true
+		case f.masqAllSet():
+			return hpLayout{key: []hpField{a, hpProto, hpPort}}, true
 		}
 	}
 	return hpLayout{}, false
 }
 
 // hpDecodeElement renders a kernel element the way knftables writes it
-// ("10.1.0.5", "tcp", "80", a prefix "127.0.0.0/8" for an interval,
-// `"cni0"` for an interface name, "goto chain" for a verdict), so that
-// planned and read elements compare as strings. Elements of sets that are
-// not ours, and interval end markers, give nil.
+// ("10.1.0.5", "tcp", "80", `"cni0"` for an interface name, "goto chain"
+// for a verdict), so that planned and read elements compare as strings.
+// Elements of sets that are not ours give nil. (None of our sets has
+// ranges: see hpMasqElements.)
 func hpDecodeElement(s *gnft.Set, e gnft.SetElement) (*knftables.Element, error) {
 	l, ok := hpLayoutOf(s.Name)
 	if !ok || e.IntervalEnd {
@@ -90,11 +92,6 @@ func hpDecodeElement(s *gnft.Set, e gnft.SetElement) (*knftables.Element, error)
 	key, err := hpDecodeFields(l.key, e.Key)
 	if err != nil {
 		return nil, fmt.Errorf("key %x: %w", e.Key, err)
-	}
-	if l.interval {
-		if key, err = hpIntervalKey(l.key, key, e.KeyEnd); err != nil {
-			return nil, fmt.Errorf("key %x-%x: %w", e.Key, e.KeyEnd, err)
-		}
 	}
 	out := &knftables.Element{Key: key}
 	if e.Comment != "" {
@@ -160,60 +157,6 @@ func hpFieldString(f hpField, b []byte) string {
 		return strconv.Quote(string(bytes.TrimRight(b, "\x00")))
 	}
 	return strconv.Itoa(int(binary.BigEndian.Uint16(b)))
-}
-
-// hpIntervalKey folds the end of a range element into its last field,
-// which must then be a prefix ("127.0.0.0/8"), or a single address when
-// start and end are equal. The other fields are single values.
-func hpIntervalKey(fields []hpField, start []string, endBytes []byte) ([]string, error) {
-	end, err := hpDecodeFields(fields, endBytes)
-	if err != nil {
-		return nil, err
-	}
-	last := len(fields) - 1
-	if strings.Join(start[:last], ".") != strings.Join(end[:last], ".") {
-		return nil, fmt.Errorf("range on a field other than the last")
-	}
-	from, err1 := netip.ParseAddr(start[last])
-	to, err2 := netip.ParseAddr(end[last])
-	if err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("range of non-addresses")
-	}
-	p, ok := hpRangePrefix(from, to)
-	if !ok {
-		return nil, fmt.Errorf("range %s-%s is not a prefix", from, to)
-	}
-	key := append([]string{}, start...)
-	if p.IsSingleIP() {
-		key[last] = p.Addr().String()
-	} else {
-		key[last] = p.String()
-	}
-	return key, nil
-}
-
-// hpRangePrefix returns the prefix covering exactly from..to.
-func hpRangePrefix(from, to netip.Addr) (netip.Prefix, bool) {
-	for bits := from.BitLen(); bits >= 0; bits-- {
-		p := netip.PrefixFrom(from, bits).Masked()
-		if p.Addr() != from {
-			break
-		}
-		if hpLastAddr(p) == to {
-			return p, true
-		}
-	}
-	return netip.Prefix{}, false
-}
-
-// hpLastAddr is the highest address of p.
-func hpLastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
 
 // hpDecodeVerdict parses the NFTA_DATA_VERDICT attributes that

@@ -52,11 +52,7 @@ func hpEncodeElement(e *knftables.Element, withData bool) (gnft.SetElement, erro
 	}
 	var se gnft.SetElement
 	var err error
-	if l.interval {
-		se.Key, se.KeyEnd, err = hpEncodeRange(l.key, e.Key)
-	} else {
-		se.Key, err = hpEncodeFields(l.key, e.Key)
-	}
+	se.Key, err = hpEncodeFields(l.key, e.Key)
 	if err != nil || !withData {
 		return se, err
 	}
@@ -130,28 +126,4 @@ func hpEncodeField(f hpField, v string) ([]byte, error) {
 		return nil, fmt.Errorf("port %q: %w", v, err)
 	}
 	return binary.BigEndian.AppendUint16(nil, uint16(n)), nil
-}
-
-// hpEncodeRange builds the start and end keys of an element whose last
-// field is a prefix or a single address.
-func hpEncodeRange(fields []hpField, vals []string) (start, end []byte, err error) {
-	last := len(vals) - 1
-	if last < 0 {
-		return nil, nil, fmt.Errorf("empty key")
-	}
-	p, err := netip.ParsePrefix(vals[last])
-	if err != nil {
-		a, err2 := netip.ParseAddr(vals[last])
-		if err2 != nil {
-			return nil, nil, fmt.Errorf("range %q: %w", vals[last], err)
-		}
-		p = netip.PrefixFrom(a, a.BitLen())
-	}
-	from := append(append([]string{}, vals[:last]...), p.Masked().Addr().String())
-	to := append(append([]string{}, vals[:last]...), hpLastAddr(p.Masked()).String())
-	if start, err = hpEncodeFields(fields, from); err != nil {
-		return nil, nil, err
-	}
-	end, err = hpEncodeFields(fields, to)
-	return start, end, err
 }

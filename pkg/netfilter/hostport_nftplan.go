@@ -62,9 +62,17 @@ func (f hpFam) dnatMap(any bool) string { return "dnat" + f.sf + hpKind(any) }
 // condMap names the verdict map sending conditioned keys to their chain.
 func (f hpFam) condMap(any bool) string { return "cond" + f.sf + hpKind(any) }
 
-// masqSet names the set of (podIP . proto . podPort . source range) to
-// masquerade.
-func (f hpFam) masqSet() string { return "masq" + f.sf }
+// hairpinSet names the set of (podIP . proto . podPort . podIP): a pod
+// reaching itself through a node address.
+func (f hpFam) hairpinSet() string { return "hairpin" + f.sf }
+
+// masqAllSet names the set of (podIP . proto . podPort) masqueraded
+// whatever the source (masqAll).
+func (f hpFam) masqAllSet() string { return "masqall" + f.sf }
+
+// hpSetLocalhost is the set of (podIP . proto . podPort) reachable from the
+// node's 127.0.0.1, masqueraded (IPv4 only).
+const hpSetLocalhost = "localhost4"
 
 func hpKind(any bool) string {
 	if any {
@@ -112,9 +120,11 @@ func hpNFTContainers() []knftables.Object {
 			&knftables.Map{Name: f.dnatMap(true), Type: "inet_proto . inet_service : " + f.addr + " . inet_service"},
 			&knftables.Map{Name: f.condMap(false), Type: f.addr + " . inet_proto . inet_service : verdict"},
 			&knftables.Map{Name: f.condMap(true), Type: "inet_proto . inet_service : verdict"},
-			&knftables.Set{Name: f.masqSet(), Type: f.addr + " . inet_proto . inet_service . " + f.addr, Flags: []knftables.SetFlag{knftables.IntervalFlag}},
+			&knftables.Set{Name: f.hairpinSet(), Type: f.addr + " . inet_proto . inet_service . " + f.addr},
+			&knftables.Set{Name: f.masqAllSet(), Type: f.addr + " . inet_proto . inet_service"},
 		)
 	}
+	objs = append(objs, &knftables.Set{Name: hpSetLocalhost, Type: "ipv4_addr . inet_proto . inet_service"})
 	return append(objs, &knftables.Set{Name: hpSetLocalnet, Type: "ifname"}, &knftables.Map{Name: hpSetOwners, Type: "ipv6_addr : inet_service"})
 }
 
@@ -130,8 +140,15 @@ func hpNFTFixedChains() []hpNFTChain {
 		hostports.rules = append(hostports.rules,
 			hpNFTRule{f.ip + " daddr . meta l4proto . th dport vmap @" + f.condMap(false), "podnet: conditions" + f.sf + " by address"},
 			hpNFTRule{"meta nfproto " + f.nfproto + " meta l4proto . th dport vmap @" + f.condMap(true), "podnet: conditions" + f.sf + " any address"})
-		masq = append(masq, hpNFTRule{"ct status dnat " + f.ip + " daddr . meta l4proto . th dport . " + f.ip + " saddr @" + f.masqSet() + " masquerade",
-			"podnet: masquerade" + f.sf})
+		masq = append(masq,
+			hpNFTRule{"ct status dnat " + f.ip + " daddr . meta l4proto . th dport . " + f.ip + " saddr @" + f.hairpinSet() + " masquerade",
+				"podnet: masquerade hairpin" + f.sf},
+			hpNFTRule{"ct status dnat " + f.ip + " daddr . meta l4proto . th dport @" + f.masqAllSet() + " masquerade",
+				"podnet: masquerade all" + f.sf})
+		if !v6 {
+			masq = append(masq, hpNFTRule{"ct status dnat ip saddr 127.0.0.0/8 ip daddr . meta l4proto . th dport @" + hpSetLocalhost + " masquerade",
+				"podnet: masquerade localhost4"})
+		}
 	}
 	for _, v6 := range []bool{false, true} {
 		hostports.rules = append(hostports.rules, hpFamily(v6).dnatRules("")...)
@@ -204,8 +221,8 @@ func hpNFTElements(spec *HostPortSpec) ([]hpNFTElem, []hpNFTChain) {
 		if conds := spec.conditions(f.v6); len(conds) > 0 {
 			add(&knftables.Element{Map: f.condMap(m.AnyHost()), Key: key, Value: []string{"goto " + hpCondChainName(f.v6, conds)}}, m)
 		}
-		for _, src := range hpMasqSources(spec, m) {
-			add(&knftables.Element{Set: f.masqSet(), Key: []string{m.PodIP.String(), m.Protocol, strconv.Itoa(int(m.PodPort)), src}}, m)
+		for _, e := range hpMasqElements(spec, m) {
+			add(e, m)
 		}
 	}
 	if len(spec.Mappings) > 0 {
@@ -226,21 +243,33 @@ func hpOwnerMarker(tag string, count int) *knftables.Element {
 	return e
 }
 
-// hpMasqSources lists the source ranges whose connections to the mapping
-// are masqueraded: the pod itself (hairpin) and, for IPv4, localhost; or
-// every source with masqAll; or none without snat.
-func hpMasqSources(spec *HostPortSpec, m HostPort) []string {
-	switch {
-	case !spec.SNAT:
+// hpMasqElements are the masquerade elements of a mapping: the pod itself
+// (hairpin) and, for IPv4, localhost; or every source with masqAll; or
+// none without snat. All are exact keys in hash sets: ranges would make
+// the kernel use pipapo sets, which copy their whole lookup table on every
+// change, a cost that grows with the pods.
+func hpMasqElements(spec *HostPortSpec, m HostPort) []*knftables.Element {
+	if !spec.SNAT {
 		return nil
-	case spec.MasqAll && m.IsIPv6():
-		return []string{"::/0"}
-	case spec.MasqAll:
-		return []string{"0.0.0.0/0"}
-	case m.IsIPv6():
-		return []string{m.PodIP.String()}
 	}
-	return []string{m.PodIP.String(), "127.0.0.0/8"}
+	f := hpFamily(m.IsIPv6())
+	dst := []string{m.PodIP.String(), m.Protocol, strconv.Itoa(int(m.PodPort))}
+	if spec.MasqAll {
+		return []*knftables.Element{{Set: f.masqAllSet(), Key: dst}}
+	}
+	out := []*knftables.Element{{Set: f.hairpinSet(), Key: append(append([]string{}, dst...), m.PodIP.String())}}
+	if !f.v6 {
+		out = append(out, &knftables.Element{Set: hpSetLocalhost, Key: dst})
+	}
+	return out
+}
+
+// hpMasqCandidates are every masquerade element a DNAT target may have,
+// whatever the options it was added with.
+func hpMasqCandidates(m HostPort) []*knftables.Element {
+	snat := HostPortSpec{SNAT: true}
+	all := HostPortSpec{SNAT: true, MasqAll: true}
+	return append(hpMasqElements(&snat, m), hpMasqElements(&all, m)...)
 }
 
 func hpHasFamily(spec *HostPortSpec, v6 bool) bool {

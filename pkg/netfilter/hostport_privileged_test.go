@@ -251,7 +251,7 @@ func TestPrivilegedHostPortIPTablesInUse(t *testing.T) {
 // TestPrivilegedHostPortNetlinkElements: once the scaffolding exists, ADD
 // and DEL write elements over netlink; nft must read back exactly what the
 // plan says (every element kind: hostIP, any address, both families,
-// conditions, masquerade ranges, localnet), and a takeover must swap the
+// conditions, every masquerade set, localnet), and a takeover must swap the
 // owner in one batch.
 func TestPrivilegedHostPortNetlinkElements(t *testing.T) {
 	n := testutil.NewNode(t, "node")
@@ -280,9 +280,10 @@ func TestPrivilegedHostPortNetlinkElements(t *testing.T) {
 	for _, want := range []string{
 		`192.0.2.10 . udp . 5353 comment "mynet/eth0/ctr2" : 10.1.0.3 . 53`,
 		`tcp . 8080 comment "mynet/eth0/ctr2" : fd00:1::3 . 80`,
-		`10.1.0.3 . tcp . 80 . 127.0.0.0/8 comment "mynet/eth0/ctr2"`,
-		`10.1.0.9 . tcp . 8443 . 0.0.0.0/0 comment "mynet/eth0/ctr3"`,
-		`fd00:1::9 . udp . 53 . ::/0 comment "mynet/eth0/ctr3"`,
+		`10.1.0.3 . tcp . 80 . 10.1.0.3 comment "mynet/eth0/ctr2"`,
+		`10.1.0.3 . udp . 53 comment "mynet/eth0/ctr2"`,
+		`10.1.0.9 . tcp . 8443 comment "mynet/eth0/ctr3"`,
+		`fd00:1::9 . udp . 53 comment "mynet/eth0/ctr3"`,
 		`2001:db8::10 . udp . 53 comment "mynet/eth0/ctr3" : fd00:1::9 . 53`,
 		`"cni0" comment "podnet: route_localnet turned on by portmap"`,
 		`goto ` + hpCondChainName(true, spec.ConditionsV6),
