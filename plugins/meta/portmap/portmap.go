@@ -175,12 +175,22 @@ func cmdCheck(c *cniplugin.Call) error {
 	if len(spec.Mappings) == 0 {
 		return nil
 	}
-	backend := chooseBackend(opts.backend)
-	hp, err := netfilter.NewHostPorts(backend, c.Log)
-	if err != nil {
-		return err
+	backends := []netfilter.Backend{chooseBackend(opts.backend)}
+	if opts.backend == "" {
+		// An automatic choice may have changed since this pod's ADD.
+		backends = bothBackends
 	}
-	return hp.CheckHostPorts(context.Background(), spec)
+	var errs []error
+	for _, b := range backends {
+		hp, err := netfilter.NewHostPorts(b, c.Log)
+		if err == nil {
+			if err = hp.CheckHostPorts(context.Background(), spec); err == nil {
+				return nil
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+	}
+	return errors.Join(errs...)
 }
 
 func cmdStatus(c *cniplugin.Call) error {
