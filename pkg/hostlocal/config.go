@@ -9,7 +9,6 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
-	"github.com/containernetworking/plugins/pkg/ip"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
 )
@@ -69,7 +68,7 @@ type wireConf struct {
 // unless IgnoreUnknown is set, as in the reference.
 type envArgs struct {
 	types.CommonArgs
-	IP ip.IP `json:"ip,omitempty"`
+	IP argIP `json:"ip,omitempty"`
 }
 
 // ParseStoreConfig reads only what DEL and GC need (name, cniVersion,
@@ -244,7 +243,7 @@ func parseRequested(w *wireConf, cniArgs string) ([]net.IP, error) {
 		if err := types.LoadArgs(cniArgs, &e); err != nil {
 			return nil, cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "parse CNI_ARGS %q: %w (set IgnoreUnknown=1 to allow other keys)", cniArgs, err)
 		}
-		if addr := e.IP.ToIP(); addr != nil {
+		if addr := e.IP.ip; addr != nil {
 			raw = append(raw, addr.String())
 			fields = append(fields, "CNI_ARGS IP")
 		}
@@ -258,11 +257,10 @@ func parseRequested(w *wireConf, cniArgs string) ([]net.IP, error) {
 	var out []net.IP
 	seen := map[string]bool{}
 	for i, s := range raw {
-		p := ip.ParseIP(strings.TrimSpace(s))
-		if p == nil || p.ToIP() == nil {
+		addr := parseIPOrCIDR(strings.TrimSpace(s))
+		if addr == nil {
 			return nil, cniplugin.ConfigErrorf("%s %q: not an IP address", fields[i], s)
 		}
-		addr := p.ToIP()
 		if !seen[string(addr)] {
 			seen[string(addr)] = true
 			out = append(out, addr)

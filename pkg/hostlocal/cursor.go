@@ -53,19 +53,6 @@ func (c *cursor) next() (r *Range, addr net.IP, ok bool) {
 	return r, addr, true
 }
 
-// nextIP returns addr+1 in a new slice (wrapping at the family's end).
-func nextIP(addr net.IP) net.IP {
-	n := make(net.IP, len(addr))
-	copy(n, addr)
-	for i := len(n) - 1; i >= 0; i-- {
-		n[i]++
-		if n[i] != 0 {
-			break
-		}
-	}
-	return n
-}
-
 // capacity is the number of addresses the allocator may hand out from s.
 func (s RangeSet) capacity() *big.Int {
 	total := new(big.Int)

@@ -6,7 +6,6 @@ import (
 	"net"
 
 	"github.com/containernetworking/cni/pkg/types"
-	"github.com/containernetworking/plugins/pkg/ip"
 )
 
 // Range is one contiguous pool of addresses inside a subnet. After
@@ -45,12 +44,12 @@ func (r *Range) Canonicalize() error {
 		return fmt.Errorf("subnet %q: network has host bits set; for a /%d the network address is %s", subnet.String(), ones, network)
 	}
 	if r.Gateway == nil {
-		r.Gateway = ip.NextIP(r.Subnet.IP)
+		r.Gateway = nextIP(r.Subnet.IP)
 	} else if err := r.canonicalizeFamily("gateway", &r.Gateway); err != nil {
 		return err
 	}
 	if r.RangeStart == nil {
-		r.RangeStart = ip.NextIP(r.Subnet.IP)
+		r.RangeStart = nextIP(r.Subnet.IP)
 	} else if err := r.canonicalizeMember("rangeStart", &r.RangeStart); err != nil {
 		return err
 	}
@@ -59,7 +58,7 @@ func (r *Range) Canonicalize() error {
 	} else if err := r.canonicalizeMember("rangeEnd", &r.RangeEnd); err != nil {
 		return err
 	}
-	if ip.Cmp(r.RangeStart, r.RangeEnd) > 0 {
+	if cmpIP(r.RangeStart, r.RangeEnd) > 0 {
 		return fmt.Errorf("rangeStart %s is after rangeEnd %s in subnet %s", r.RangeStart, r.RangeEnd, r.subnetString())
 	}
 	return nil
@@ -99,7 +98,7 @@ func (r *Range) Contains(addr net.IP) bool {
 	if len(addr) != len(r.Subnet.IP) || !(*net.IPNet)(&r.Subnet).Contains(addr) {
 		return false
 	}
-	return ip.Cmp(addr, r.RangeStart) >= 0 && ip.Cmp(addr, r.RangeEnd) <= 0
+	return cmpIP(addr, r.RangeStart) >= 0 && cmpIP(addr, r.RangeEnd) <= 0
 }
 
 // Allocatable reports whether the allocator may hand out addr: a member
@@ -153,7 +152,7 @@ func broadcast(subnet types.IPNet) net.IP {
 func lastIP(subnet types.IPNet) net.IP {
 	end := broadcast(subnet)
 	if len(end) == net.IPv4len {
-		return ip.PrevIP(end)
+		return prevIP(end)
 	}
 	return end
 }
