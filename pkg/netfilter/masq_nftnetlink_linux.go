@@ -112,7 +112,21 @@ func (r *nftNetlinkReader) ListElements(_ context.Context, objectType, name stri
 // with the value, an end element flagged IntervalEnd holding the first
 // address past the range) into one knftables element per prefix.
 func intervalElements(objectType, name string, els []gnft.SetElement) ([]*knftables.Element, error) {
-	slices.SortFunc(els, func(a, b gnft.SetElement) int { return bytes.Compare(a.Key, b.Key) })
+	// Adjacent intervals share a boundary: the end of one and the start of
+	// the next have the same key. Order ends first on a tie, so a start is
+	// never paired with the end of the interval before it.
+	slices.SortFunc(els, func(a, b gnft.SetElement) int {
+		if c := bytes.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		switch {
+		case a.IntervalEnd && !b.IntervalEnd:
+			return -1
+		case !a.IntervalEnd && b.IntervalEnd:
+			return 1
+		}
+		return 0
+	})
 	var out []*knftables.Element
 	for i, e := range els {
 		if e.IntervalEnd {
@@ -124,7 +138,7 @@ func intervalElements(objectType, name string, els []gnft.SetElement) ([]*knftab
 		}
 		var end netip.Addr // zero: the range runs to the end of the address space
 		for _, n := range els[i+1:] {
-			if n.IntervalEnd {
+			if n.IntervalEnd && bytes.Compare(n.Key, e.Key) > 0 {
 				end, _ = netip.AddrFromSlice(n.Key)
 				break
 			}

@@ -40,3 +40,25 @@ func TestIntervalElements(t *testing.T) {
 		t.Fatalf("IPv6 interval = %v, %v", v6, err)
 	}
 }
+
+// TestIntervalElementsAdjacent covers two owners with adjacent prefixes
+// (10.244.0.0/16 and 10.245.0.0/16): the end of the first and the start of
+// the second share a key, in either dump order.
+func TestIntervalElementsAdjacent(t *testing.T) {
+	a := func(s string) []byte { return netip.MustParseAddr(s).AsSlice() }
+	j1 := &expr.Verdict{Kind: expr.VerdictJump, Chain: "masq-a"}
+	j2 := &expr.Verdict{Kind: expr.VerdictJump, Chain: "masq-b"}
+	orders := [][]gnft.SetElement{
+		{{Key: a("10.244.0.0"), VerdictData: j1}, {Key: a("10.245.0.0"), VerdictData: j2}, {Key: a("10.245.0.0"), IntervalEnd: true}, {Key: a("10.246.0.0"), IntervalEnd: true}},
+		{{Key: a("10.246.0.0"), IntervalEnd: true}, {Key: a("10.245.0.0"), IntervalEnd: true}, {Key: a("10.245.0.0"), VerdictData: j2}, {Key: a("10.244.0.0"), VerdictData: j1}},
+	}
+	for i, els := range orders {
+		got, err := intervalElements("map", "src-v4", els)
+		if err != nil {
+			t.Fatalf("order %d: %v", i, err)
+		}
+		if len(got) != 2 || got[0].Key[0]+" "+got[0].Value[0] != "10.244.0.0/16 jump masq-a" || got[1].Key[0]+" "+got[1].Value[0] != "10.245.0.0/16 jump masq-b" {
+			t.Fatalf("order %d: got %v %v", i, got[0], got[1])
+		}
+	}
+}
