@@ -6,21 +6,25 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/podnet/podnet/pkg/testutil"
 )
 
 // referenceSet returns the reference plugins make bench-reference installed,
-// skipping the test when they are not there.
+// skipping the test when they are not there (failing under CI, where
+// make test-privileged installs them first).
 func referenceSet(t *testing.T) PluginSet {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the benchmark creates network namespaces")
-	}
+	testutil.RequireRoot(t)
 	dir, err := filepath.Abs(filepath.Join("..", ".cache", "reference", "bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	set := PluginSet{Name: "reference", BinDir: dir}
 	if err := set.Missing("bridge", "host-local", "portmap", "loopback"); err != nil {
+		if testutil.InCI() {
+			t.Fatalf("%v: make test-privileged runs `make bench-reference` first", err)
+		}
 		t.Skipf("%v: run `make bench-reference`", err)
 	}
 	return set
