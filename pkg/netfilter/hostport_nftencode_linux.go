@@ -12,14 +12,10 @@ import (
 	"sigs.k8s.io/knftables"
 )
 
-// hpRunNetlink applies an element-only transaction as one netlink batch:
-// atomic like `nft -f`, without the exec and without nft building its
-// cache of the (growing) sets first.
-func hpRunNetlink(tx *hpTx) error {
-	c, err := gnft.New()
-	if err != nil {
-		return fmt.Errorf("open nftables netlink socket: %w", err)
-	}
+// hpRunNetlink applies an element-only transaction as one netlink batch
+// on c: atomic like `nft -f`, without the exec and without nft building
+// its cache of the (growing) sets first.
+func hpRunNetlink(c *gnft.Conn, tx *hpTx) error {
 	table := &gnft.Table{Name: hpNFTTable, Family: gnft.TableFamilyINet}
 	for _, op := range tx.ops {
 		e := op.obj.(*knftables.Element)

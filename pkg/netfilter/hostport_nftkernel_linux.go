@@ -27,6 +27,12 @@ type hpNFTKernel struct {
 	// tmpl only renders transactions bound to our family and table; it is
 	// never run.
 	tmpl *knftables.Fake
+	// writer sends element transactions. It stays open until the process
+	// exits, on purpose: closing a netfilter netlink socket waits for the
+	// kernel's deferred destruction of deleted elements (an RCU grace
+	// period, about 5 ms), which by exit time, after the rest of DEL,
+	// has usually happened on its own.
+	writer *gnft.Conn
 }
 
 func newHPNFTKernel() *hpNFTKernel {
@@ -38,7 +44,14 @@ func newHPNFTKernel() *hpNFTKernel {
 // Equivalent to: `nft -f - <<< "$tx"`.
 func (k *hpNFTKernel) Run(ctx context.Context, tx *hpTx) error {
 	if tx.elementsOnly() {
-		return hpRunNetlink(tx)
+		if k.writer == nil {
+			c, err := gnft.New(gnft.AsLasting())
+			if err != nil {
+				return fmt.Errorf("open nftables netlink socket: %w", err)
+			}
+			k.writer = c
+		}
+		return hpRunNetlink(k.writer, tx)
 	}
 	ktx := k.tmpl.NewTransaction()
 	tx.into(ktx)

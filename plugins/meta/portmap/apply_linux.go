@@ -55,8 +55,19 @@ func flushUDPConntrack(ms []netfilter.HostPort) error {
 		}
 		filters[fam] = append(filters[fam], f)
 	}
+	if len(filters) == 0 {
+		return nil
+	}
+	// Not closed: the process exits right after. Closing a netfilter
+	// netlink socket right after a DEL's nftables commit would wait for the
+	// kernel to free the deleted elements; at exit that wait overlaps with
+	// this table walk instead of following it.
+	h, err := netlink.NewHandle(unix.NETLINK_NETFILTER)
+	if err != nil {
+		return fmt.Errorf("open conntrack netlink socket: %w", err)
+	}
 	for fam, fs := range filters {
-		if _, err := netlink.ConntrackDeleteFilters(netlink.ConntrackTable, fam, fs...); err != nil {
+		if _, err := h.ConntrackDeleteFilters(netlink.ConntrackTable, fam, fs...); err != nil {
 			return fmt.Errorf("delete udp conntrack entries of host ports (family %d): %w", fam, err)
 		}
 	}

@@ -14,8 +14,12 @@ import (
 )
 
 // bothBackends is the order DEL and GC visit the backends in: a node that
-// switched backend must not keep the other one's entries.
-var bothBackends = []netfilter.Backend{netfilter.NFTables, netfilter.IPTables}
+// switched backend must not keep the other one's entries. nftables comes
+// last: after it deletes elements, closing any netfilter netlink socket
+// waits for the kernel to free them (an RCU grace period), so DEL does the
+// rest first and leaves that wait to process exit, overlapped with the
+// conntrack cleanup.
+var bothBackends = []netfilter.Backend{netfilter.IPTables, netfilter.NFTables}
 
 // parseChained decodes and validates the config and its prevResult, which
 // ADD and CHECK require.
