@@ -1,5 +1,9 @@
 // Package hostlocal is the host-local IPAM engine: range and range-set
-// validation, the round-robin allocator, and the on-disk reservation store.
+// validation, the round-robin allocator, the on-disk reservation store, and
+// the CNI verbs themselves (Add, Del, Check, Status, GC over a Request).
+// The host-local binary is a thin main over those verbs; the bridge plugin
+// calls them in its own process instead of exec'ing the binary, with the
+// same files, locking, results and errors.
 //
 // The store keeps the reference plugin's layout under <dataDir>/<network>/
 // (one file per reserved IP holding "<containerID>\r\n<ifname>",

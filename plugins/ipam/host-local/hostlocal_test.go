@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
+	"github.com/podnet/podnet/pkg/hostlocal"
 )
 
 func call(cmd, cid, ifname, stdin, args string) *cniplugin.Call {
@@ -84,45 +85,17 @@ func TestVerbsInProcess(t *testing.T) {
 
 func TestAttachmentValidation(t *testing.T) {
 	for _, tt := range []struct{ cid, ifname string }{{"../x", "eth0"}, {"a/b", "eth0"}, {"c1", "a:b"}, {"c1", ""}, {"", "eth0"}} {
-		_, err := attachment(call("ADD", tt.cid, tt.ifname, "", ""))
-		if cniplugin.Code(err) != cniplugin.ErrInvalidEnvironment {
-			t.Errorf("(%q, %q): %v (code %d), want code 4", tt.cid, tt.ifname, err, cniplugin.Code(err))
+		for name, verb := range map[string]func(*cniplugin.Call) error{"ADD": cmdAdd, "DEL": cmdDel, "CHECK": cmdCheck} {
+			err := verb(call(name, tt.cid, tt.ifname, netconf(t.TempDir(), ""), ""))
+			if cniplugin.Code(err) != cniplugin.ErrInvalidEnvironment {
+				t.Errorf("%s (%q, %q): %v (code %d), want code 4", name, tt.cid, tt.ifname, err, cniplugin.Code(err))
+			}
 		}
 	}
 }
 
-func TestParseValidAttachments(t *testing.T) {
-	tests := []struct {
-		name, stdin, want string
-		code              uint
-	}{
-		{"new key", `{"cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}]}`, "a/eth0", 0},
-		{"old key", `{"cni.dev/attachments":[{"containerID":"b","ifname":"net1"}]}`, "b/net1", 0},
-		{"both (libcni)", `{"cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}],"cni.dev/attachments":[{"containerID":"a","ifname":"eth0"}]}`, "a/eth0 a/eth0", 0},
-		{"null means none", `{"cni.dev/valid-attachments":null}`, "", 0},
-		{"empty means none", `{"cni.dev/valid-attachments":[]}`, "", 0},
-		{"absent is refused", `{"name":"n"}`, "", 7},
-		{"wrong type", `{"cni.dev/valid-attachments":"x"}`, "", 6},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseValidAttachments([]byte(tt.stdin))
-			if tt.code != 0 {
-				if cniplugin.Code(err) != tt.code {
-					t.Fatalf("err %v (code %d), want code %d", err, cniplugin.Code(err), tt.code)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			var s []string
-			for _, a := range got {
-				s = append(s, a.ContainerID+"/"+a.IfName)
-			}
-			if strings.Join(s, " ") != tt.want {
-				t.Fatalf("got %v, want %s", s, tt.want)
-			}
-		})
-	}
+// parseValidAttachments keeps the name this package's tests used before
+// the parser moved to pkg/hostlocal.
+func parseValidAttachments(stdin []byte) ([]hostlocal.Attachment, error) {
+	return hostlocal.ParseValidAttachments(stdin)
 }

@@ -1,10 +1,10 @@
-package main
+package hostlocal
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
-	"github.com/podnet/podnet/pkg/hostlocal"
 )
 
 // gcAttachment is one entry of the GC attachment list.
@@ -13,12 +13,15 @@ type gcAttachment struct {
 	IfName      string `json:"ifname"`
 }
 
-// parseValidAttachments reads cni.dev/valid-attachments, or the older key
-// cni.dev/attachments that spec 1.1.0 named (libcni sends both). Present
-// but null or empty means no attachment is valid. Absent is refused: a
-// hand-written GC config without the list must not empty the pool under
-// running pods.
-func parseValidAttachments(stdin []byte) ([]hostlocal.Attachment, error) {
+var errNoAttachments = errors.New("GC config has neither cni.dev/valid-attachments nor cni.dev/attachments; refusing to release every reservation")
+
+// ParseValidAttachments reads the GC list cni.dev/valid-attachments, or
+// the older key cni.dev/attachments that spec 1.1.0 named (libcni sends
+// both; the entries add up). Present but null or empty means no attachment
+// is valid. Absent is refused with code 7: a hand-written GC config
+// without the list must not empty the pool under running pods. A list of
+// the wrong shape is code 6.
+func ParseValidAttachments(stdin []byte) ([]Attachment, error) {
 	var raw map[string]json.RawMessage
 	if err := cniplugin.DecodeConf(stdin, &raw); err != nil {
 		return nil, err
@@ -40,9 +43,9 @@ func parseValidAttachments(stdin []byte) ([]hostlocal.Attachment, error) {
 	if !found {
 		return nil, cniplugin.WithCode(cniplugin.ErrInvalidNetworkConfig, errNoAttachments)
 	}
-	out := make([]hostlocal.Attachment, 0, len(list))
+	out := make([]Attachment, 0, len(list))
 	for _, a := range list {
-		out = append(out, hostlocal.Attachment{ContainerID: a.ContainerID, IfName: a.IfName})
+		out = append(out, Attachment{ContainerID: a.ContainerID, IfName: a.IfName})
 	}
 	return out, nil
 }
