@@ -34,7 +34,7 @@ type ipamOutcome struct {
 // then addresses, routes, gateway, masquerade. On any failure it undoes
 // what it did: the veth pair and the IPAM allocation.
 func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps) (_ *current.Result, err error) {
-	ipam := d.ipam(conf, c.StdinData)
+	ipam := d.ipam(conf, c)
 	pod, err := openNetNS(c.Netns)
 	if err != nil {
 		return nil, err

@@ -68,7 +68,7 @@ func status(c *cniplugin.Call, d deps) error {
 	if err != nil {
 		return err
 	}
-	if err := d.ipam(conf, c.StdinData).Status(context.Background()); err != nil {
+	if err := d.ipam(conf, c).Status(context.Background()); err != nil {
 		return err
 	}
 	if !conf.IPMasq {
@@ -91,7 +91,7 @@ func gc(c *cniplugin.Call, d deps) error {
 		return err
 	}
 	ctx := context.Background()
-	errs := []error{d.ipam(conf, c.StdinData).GC(ctx)}
+	errs := []error{d.ipam(conf, c).GC(ctx)}
 	valid, err := validAttachments(c.StdinData)
 	if err != nil {
 		return err

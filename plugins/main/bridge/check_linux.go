@@ -21,7 +21,7 @@ import (
 // the pod's addresses and routes, the gateway addresses, and the
 // masquerade rules when ipMasq.
 func checkAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, res *current.Result, d deps) error {
-	if err := d.ipam(conf, c.StdinData).Check(ctx); err != nil {
+	if err := d.ipam(conf, c).Check(ctx); err != nil {
 		return err
 	}
 	br, err := checkBridge(conf.BrName, res)

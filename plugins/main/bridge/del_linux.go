@@ -22,7 +22,7 @@ import (
 // only when the bridge itself is gone are the network's masquerade rules
 // torn down. Everything missing counts as done.
 func delAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps) error {
-	ipam := d.ipam(conf, c.StdinData)
+	ipam := d.ipam(conf, c)
 	ipamErr := make(chan error, 1)
 	go func() { ipamErr <- ipam.Del(ctx) }()
 	err := errors.Join(deleteLinks(conf, c), <-ipamErr)

@@ -8,6 +8,7 @@ import (
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/netfilter"
 )
 
@@ -52,7 +53,7 @@ func (f *fakeSpoof) GCSpoofCheck(_ context.Context, network string, valid map[st
 
 func fakeDeps(ipam *fakeIPAM, m *netfilter.FakeMasquerader, s *fakeSpoof) deps {
 	return deps{
-		ipam:  func(*netConf, []byte) ipamClient { return ipam },
+		ipam:  func(*netConf, *cniplugin.Call) ipamClient { return ipam },
 		masq:  func(netfilter.Backend) (netfilter.Masquerader, error) { return m, nil },
 		spoof: func() spoofChecker { return s },
 	}

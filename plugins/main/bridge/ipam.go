@@ -6,11 +6,15 @@ import (
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	current "github.com/containernetworking/cni/pkg/types/100"
+
+	"github.com/podnet/podnet/pkg/cniplugin"
 )
 
-// ipamClient runs the delegated IPAM plugin's verbs. The real one execs
-// the plugin found on CNI_PATH with the same environment and the full
-// network config, as the spec requires; tests use fakeIPAM.
+// ipamClient runs the IPAM plugin's verbs. For ipam.type "host-local"
+// (unless ipamExec is set) it is podnet's host-local run in this process
+// (hostLocalIPAM); for any other type it execs the plugin found on
+// CNI_PATH with the same environment and the full network config, as the
+// spec requires (execIPAM). Tests use fakeIPAM.
 type ipamClient interface {
 	// Add allocates and returns the result converted to the current version.
 	Add(ctx context.Context) (*current.Result, error)
@@ -23,6 +27,18 @@ type ipamClient interface {
 	// GC removes allocations of attachments missing from the config's
 	// cni.dev/valid-attachments.
 	GC(ctx context.Context) error
+}
+
+// newIPAM picks the client for the config: none in L2 mode, host-local
+// in-process, or exec.
+func newIPAM(conf *netConf, c *cniplugin.Call) ipamClient {
+	switch {
+	case !conf.l3():
+		return noIPAM{}
+	case conf.IPAM.Type == hostLocalType && !conf.IPAMExec:
+		return newHostLocalIPAM(conf.CNIVersion, c)
+	}
+	return newExecIPAM(conf.IPAM.Type, c.StdinData)
 }
 
 // execIPAM delegates to the plugin named by ipam.type.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 
+	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/netfilter"
 )
 
@@ -19,19 +20,14 @@ type spoofChecker interface {
 // masquerade backend and the MAC spoof checker. Verbs take them as a parameter so tests can pass
 // fakes; realDeps is what the binary uses.
 type deps struct {
-	ipam  func(conf *netConf, stdin []byte) ipamClient
+	ipam  func(conf *netConf, c *cniplugin.Call) ipamClient
 	masq  func(b netfilter.Backend) (netfilter.Masquerader, error)
 	spoof func() spoofChecker
 }
 
 func realDeps() deps {
 	return deps{
-		ipam: func(conf *netConf, stdin []byte) ipamClient {
-			if !conf.l3() {
-				return noIPAM{}
-			}
-			return newExecIPAM(conf.IPAM.Type, stdin)
-		},
+		ipam: newIPAM,
 		masq: func(b netfilter.Backend) (netfilter.Masquerader, error) {
 			return netfilter.NewMasquerader(netfilter.ChooseMasquerade(b))
 		},

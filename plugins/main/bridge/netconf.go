@@ -37,6 +37,10 @@ type netConf struct {
 	EnableDad                 bool         `json:"enabledad"`
 	DisableContainerInterface bool         `json:"disableContainerInterface"`
 	PortIsolation             bool         `json:"portIsolation"`
+	// IPAMExec forces exec delegation for ipam.type "host-local" (whose
+	// default is podnet's host-local in this process): for operators who
+	// put their own binary named host-local on CNI_PATH.
+	IPAMExec bool `json:"ipamExec"`
 
 	Args struct {
 		Cni struct {
