@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/podnet/podnet/pkg/testutil"
@@ -979,5 +981,182 @@ func TestBridgeGoneTearsDownMasquerade(t *testing.T) {
 	}
 	if got := node.Netfilter(t); got != before {
 		t.Fatalf("netfilter after DEL with the bridge gone:\n%s\nwant:\n%s", got, before)
+	}
+}
+
+// ipamWrapperRuntime is a runtime whose CNI_PATH holds our bridge and a
+// host-local wrapper that logs "<CNI_COMMAND> <CNI_CONTAINERID>" to the
+// returned file before exec'ing our host-local binary: it shows which
+// verbs the bridge exec'd and which it ran in-process.
+func ipamWrapperRuntime(t *testing.T, node *testutil.Node) (*testutil.Runtime, string) {
+	t.Helper()
+	bin := testutil.BinDir(t, "bridge", "host-local")
+	dir, logFile := t.TempDir(), filepath.Join(t.TempDir(), "host-local.log")
+	if err := os.Symlink(filepath.Join(bin, "bridge"), filepath.Join(dir, "bridge")); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\necho \"$CNI_COMMAND $CNI_CONTAINERID\" >> %q\nexec %q \"$@\"\n", logFile, filepath.Join(bin, "host-local"))
+	if err := os.WriteFile(filepath.Join(dir, "host-local"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	return &testutil.Runtime{Node: node, CNI: libcni.NewCNIConfigWithCacheDir([]string{dir}, cache, nil), CacheDir: cache, BinDir: dir}, logFile
+}
+
+// execLog returns the wrapper's log lines.
+func execLog(t *testing.T, logFile string) []string {
+	t.Helper()
+	b, err := os.ReadFile(logFile)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(strings.ReplaceAll(string(b), " ", "_"))
+}
+
+// TestBridgeInProcessIPAMMatchesExec: on one network and one store, ADDs
+// with host-local in-process and with the host-local binary (ipamExec)
+// alternate. Addresses are distinct and follow one round-robin cursor; each
+// reservation file holds exactly the bytes the binary writes
+// ("<containerID>\r\n<ifname>", mode 0600); the binary runs only for the
+// exec path; pods of both paths reach each other; each pod is CHECKed and
+// DELeted by the other path; nothing is left.
+func TestBridgeInProcessIPAMMatchesExec(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt, logFile := ipamWrapperRuntime(t, node)
+	net := bridgeNet{Bridge: map[string]any{"isGateway": true}, Ranges: v4Range("10.36.0.0/24")}
+	inProc := net.conflist(t, node.Dir)
+	net.Bridge = map[string]any{"isGateway": true, "ipamExec": true}
+	viaExec := net.conflist(t, node.Dir)
+	lists := []*libcni.NetworkConfigList{inProc, viaExec}
+	store := filepath.Join(node.Dir, "podnet-br")
+
+	var pods []testutil.Attachment
+	var ips []string
+	for i := 0; i < 4; i++ {
+		before := len(execLog(t, logFile))
+		att, res := addPod(t, rt, lists[i%2], fmt.Sprintf("pod%d", i), nil)
+		pods, ips = append(pods, att), append(ips, podIP(t, res, false))
+		if want := fmt.Sprintf("10.36.0.%d", i+2); ips[i] != want {
+			t.Fatalf("pod %d (exec=%v) got %s, want %s: both paths share one cursor", i, i%2 == 1, ips[i], want)
+		}
+		if execs := len(execLog(t, logFile)) - before; execs != i%2 {
+			t.Fatalf("pod %d (exec=%v): host-local binary ran %d times, want %d", i, i%2 == 1, execs, i%2)
+		}
+		if b, err := os.ReadFile(filepath.Join(store, "last_reserved_ip.0")); err != nil || string(b) != ips[i] {
+			t.Fatalf("last_reserved_ip.0 after pod %d = %q (%v), want %s", i, b, err, ips[i])
+		}
+	}
+	for i, att := range pods {
+		path := filepath.Join(store, ips[i])
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := att.Pod.ContainerID + "\r\neth0"; string(b) != want {
+			t.Fatalf("pod %d (exec=%v): %s holds %q, want %q", i, i%2 == 1, path, b, want)
+		}
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("pod %d: %s mode %v (%v), want 0600", i, path, st.Mode(), err)
+		}
+	}
+	testutil.MustPing(t, pods[0].Pod.NetNS, ips[1])
+	testutil.MustPing(t, pods[3].Pod.NetNS, ips[2])
+
+	before := len(execLog(t, logFile))
+	for i, att := range pods {
+		if err := rt.Check(ctx, lists[(i+1)%2], att); err != nil {
+			t.Fatalf("CHECK pod %d by the other path: %v", i, err)
+		}
+	}
+	if err := rt.GC(ctx, inProc, pods...); err != nil {
+		t.Fatalf("GC in-process: %v", err)
+	}
+	if r := reservations(t, node.Dir, "podnet-br"); len(r) != 4 {
+		t.Fatalf("GC with every pod valid left %v", r)
+	}
+	if got := len(execLog(t, logFile)) - before; got != 2 {
+		t.Fatalf("host-local binary ran %d times for 2 exec CHECKs and an in-process GC", got)
+	}
+	for i, att := range pods {
+		if err := rt.Del(ctx, lists[(i+1)%2], att); err != nil {
+			t.Fatalf("DEL pod %d by the other path: %v", i, err)
+		}
+		if _, err := os.Stat(filepath.Join(store, ips[i])); !os.IsNotExist(err) {
+			t.Fatalf("DEL pod %d by the other path left its reservation: %v", i, err)
+		}
+	}
+	if v := vethsOn(t, node.NetNS); len(v) != 0 {
+		t.Fatalf("veths left: %v", v)
+	}
+	want := []string{"ADD", "ADD", "CHECK", "CHECK", "DEL", "DEL"}
+	var got []string
+	for _, l := range execLog(t, logFile) {
+		got = append(got, strings.SplitN(l, "_", 2)[0])
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("host-local binary ran %v, want %v", got, want)
+	}
+}
+
+// TestBridgeInProcessIPAMErrors: the same failures through in-process
+// host-local and through the exec'd binary give the same CNI error code
+// and message, and leave no veth or reservation.
+func TestBridgeInProcessIPAMErrors(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt, logFile := ipamWrapperRuntime(t, node)
+	tiny := [][]map[string]any{{{"subnet": "10.37.0.0/29", "rangeStart": "10.37.0.2", "rangeEnd": "10.37.0.2"}}}
+	for _, tc := range []struct {
+		name   string
+		ranges [][]map[string]any
+		args   [][2]string
+	}{
+		{"exhausted", tiny, nil},
+		{"requested IP outside the ranges", v4Range("10.37.1.0/24"), [][2]string{{"IP", "10.99.0.5"}}},
+		{"malformed IP in CNI_ARGS", v4Range("10.37.2.0/24"), [][2]string{{"IP", "10.37.2.x"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "err" + strings.ReplaceAll(tc.name, " ", "-")
+			if tc.name == "exhausted" {
+				l := bridgeNet{Name: name, Ranges: tc.ranges}.conflist(t, node.Dir)
+				addPod(t, rt, l, "filler", nil)
+			}
+			var errs []*types.Error
+			att := testutil.Attachment{Pod: testutil.NewPod(t, "pod"), IfName: "eth0", Args: tc.args}
+			for _, exec := range []bool{false, true} {
+				l := bridgeNet{Name: name, Ranges: tc.ranges, Bridge: map[string]any{"ipamExec": exec}}.conflist(t, node.Dir)
+				before := len(execLog(t, logFile))
+				_, err := rt.Add(ctx, l, att)
+				if ran := len(execLog(t, logFile)) - before; (ran > 0) != exec {
+					t.Fatalf("exec=%v: host-local binary ran %d times", exec, ran)
+				}
+				var e *types.Error
+				if !errors.As(err, &e) {
+					t.Fatalf("exec=%v: ADD error %v (%T), want a CNI error", exec, err, err)
+				}
+				errs = append(errs, e)
+				if got := att.Pod.LinkNames(t); !slices.Equal(got, []string{"lo"}) {
+					t.Fatalf("exec=%v: pod links after a failed ADD: %v", exec, got)
+				}
+			}
+			if *errs[0] != *errs[1] {
+				t.Fatalf("in-process error %d %q (%q)\nexec error       %d %q (%q)", errs[0].Code, errs[0].Msg, errs[0].Details, errs[1].Code, errs[1].Msg, errs[1].Details)
+			}
+			t.Logf("both: code %d %q", errs[0].Code, errs[0].Msg)
+			left := 0
+			if tc.name == "exhausted" {
+				left = 1 // the filler's
+			}
+			if r := reservations(t, node.Dir, name); len(r) != left {
+				t.Fatalf("reservations left: %v", r)
+			}
+			if v := vethsOn(t, node.NetNS); len(v) != left {
+				t.Fatalf("veths left: %v", v)
+			}
+		})
 	}
 }
