@@ -51,6 +51,29 @@ func writeFileAtomic(tmpDir, path string, data []byte, sync bool) error {
 	return nil
 }
 
+// overwriteFile writes data over path in place: the file keeps its inode
+// (created 0600 when missing, never through a symlink), so no directory
+// entry is created or renamed. A crash mid-write can leave it empty or
+// partial, so it is only for files whose readers tolerate that: the
+// round-robin cursor (unreadable means start over, as in the reference,
+// which writes it the same way) and the index stamp (anything but an exact
+// match means rebuild). With create false a missing file stays missing.
+func overwriteFile(path string, data []byte, create bool) error {
+	flags := os.O_WRONLY | os.O_TRUNC | syscall.O_NOFOLLOW
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // syncDir fsyncs a directory so the entries created in it survive a power
 // loss.
 func syncDir(dir string) error {

@@ -45,8 +45,10 @@ func (s *DiskStore) Reserve(a Attachment, addr net.IP, set int) (bool, error) {
 		return false, fmt.Errorf("reserve %s: %w", addr, err)
 	}
 	s.needSync = true
-	// The cursor only steers round-robin; losing it is harmless.
-	if err := writeFileAtomic(s.tmp, s.lastPath(set), []byte(addr.String()), false); err != nil {
+	// The cursor only steers round-robin; losing it is harmless, so it is
+	// written in place like the reference does (a new file per ADD costs
+	// an inode allocation, the dearest step on some filesystems).
+	if err := overwriteFile(s.lastPath(set), []byte(addr.String()), true); err != nil {
 		s.log.Warn("record last reserved IP", "ip", addr.String(), "error", err)
 	}
 	if err := s.indexAdd(a, addr); err != nil {
