@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"sort"
+	"syscall"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
 )
@@ -71,13 +73,36 @@ func ParseSubnet(key, s string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// MaxPeersFileSize bounds a peers file. An entry is about 60 bytes, so this
+// holds well over a hundred thousand nodes; a larger file is a mistake (or
+// a device such as /dev/zero) and is refused rather than read into memory.
+const MaxPeersFileSize = 16 << 20
+
 // ReadPeersFile reads a peers file: a JSON list of {"vtepIP","subnet"}
-// objects, or an object whose "peers" key holds that list. An unreadable or
+// objects, or an object whose "peers" key holds that list. An unreadable,
+// oversized, non-regular (a FIFO or a device would block or never end) or
 // malformed file is a code 7 error naming peersFile and the path.
 func ReadPeersFile(path string) ([]Peer, error) {
-	data, err := os.ReadFile(path)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer; it has no effect on a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, cniplugin.ConfigErrorf("peersFile %q: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, cniplugin.ConfigErrorf("peersFile %q: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, cniplugin.ConfigErrorf("peersFile %q: not a regular file (%s)", path, st.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxPeersFileSize+1))
+	if err != nil {
+		return nil, cniplugin.ConfigErrorf("peersFile %q: %w", path, err)
+	}
+	if len(data) > MaxPeersFileSize {
+		return nil, cniplugin.ConfigErrorf("peersFile %q: larger than %d bytes", path, MaxPeersFileSize)
 	}
 	return ParsePeersFile(path, data)
 }
