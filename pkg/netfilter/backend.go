@@ -76,7 +76,7 @@ func NFTablesUsable() error {
 // IPTablesUsable checks that iptables (and ip6tables) can read the nat table.
 func IPTablesUsable() error {
 	for _, tool := range []string{"iptables", "ip6tables"} {
-		if out, err := exec.CommandContext(context.Background(), tool, "-w", "5", "-t", "nat", "-S", "POSTROUTING").CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(context.Background(), tool, "-w", xtablesWait, "-t", "nat", "-S", "POSTROUTING").CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: %w: %s", tool, err, out)
 		}
 	}

@@ -18,6 +18,13 @@ const (
 	IPv6 Family = 6
 )
 
+// xtablesWait is how long (seconds) the iptables tools wait for the xtables
+// lock before failing. Busy nodes (kube-proxy rewriting thousands of rules)
+// hold it for seconds at a time; a plugin that gave up after 5 s, as many
+// callers do, failed pod starts there. The runtime's own timeout still
+// bounds the whole call.
+const xtablesWait = "60"
+
 // restoreTool is the restore binary of a family.
 func (f Family) restoreTool() string {
 	if f == IPv6 {
@@ -39,7 +46,7 @@ func (f Family) saveTool() string {
 type Restorer interface {
 	// Restore applies input (in iptables-restore format, with *table and
 	// COMMIT lines) with --noflush, atomically per table, waiting for the
-	// xtables lock instead of failing.
+	// xtables lock (up to 60 s) instead of failing.
 	Restore(ctx context.Context, f Family, input string) error
 	// Save returns `iptables-save -t table` for the family. A table that
 	// does not exist yet gives an empty string and no error.
@@ -51,7 +58,7 @@ type ExecRestorer struct{}
 
 // Restore is part of Restorer.
 func (ExecRestorer) Restore(ctx context.Context, f Family, input string) error {
-	cmd := exec.CommandContext(ctx, f.restoreTool(), "--noflush", "--wait", "5")
+	cmd := exec.CommandContext(ctx, f.restoreTool(), "--noflush", "--wait", xtablesWait)
 	cmd.Stdin = strings.NewReader(input)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
