@@ -66,6 +66,18 @@ test-privileged: bench-reference ## TestPrivileged... tests, each in a fresh net
 test-integration: build ## built binaries through libcni and cnitool (root)
 	PODNET_REQUIRE_PRIVILEGED=1 $(GO) test $(TEST_FLAGS) -timeout 20m ./integration/...
 
+# Fuzzing: every Fuzz target for FUZZTIME each (go test -fuzz takes one
+# target at a time). The seed corpora (testdata/fuzz) already run in test-unit.
+FUZZTIME ?= 20s
+.PHONY: test-fuzz
+test-fuzz: ## run every fuzz target for FUZZTIME (default 20s) each; no root
+	@set -e; for pkg in $$($(GO) list ./pkg/... ./plugins/...); do \
+		for fz in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$fz ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$fz$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
 install: build ## copy the plugins to $(DESTDIR)$(CNI_BIN_DIR)
 	install -d $(DESTDIR)$(CNI_BIN_DIR)
 	install -m 0755 $(BIN_DIR)/* $(DESTDIR)$(CNI_BIN_DIR)/
