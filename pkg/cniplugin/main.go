@@ -123,7 +123,8 @@ func detailsSuffix(d string) string {
 }
 
 // wrap adapts a verb handler to skel: it adds the logger, refuses a config
-// without cniVersion, and converts the returned error to a *types.Error.
+// without cniVersion or with an over-long network name or container ID,
+// and converts the returned error to a *types.Error.
 func wrap(plugin, command string, fn func(*Call) error, stderr io.Writer) func(*skel.CmdArgs) error {
 	return func(args *skel.CmdArgs) error {
 		attrs := []any{"plugin", plugin, "command", command}
@@ -139,6 +140,10 @@ func wrap(plugin, command string, fn func(*Call) error, stderr io.Writer) func(*
 		log, closer := openLog(args.StdinData, attrs, stderr)
 		defer closer.Close()
 		if err := requireVersion(args.StdinData); err != nil {
+			log.Error(err.Error())
+			return ToCNIError(err)
+		}
+		if err := refuseOverlong(args.ContainerID, args.StdinData); err != nil {
 			log.Error(err.Error())
 			return ToCNIError(err)
 		}

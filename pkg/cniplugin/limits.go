@@ -1,0 +1,31 @@
+package cniplugin
+
+import (
+	"encoding/json"
+)
+
+// Bounds on the names a runtime passes. skel checks their characters but
+// not their length. A network name becomes a directory name in dataDirs
+// (NAME_MAX, 255 bytes). A container ID ends up in file contents, rule
+// comments and hashes; real ones are 64 hex characters. Anything longer is
+// refused before a verb runs, so no file or rule is ever touched with it.
+const (
+	MaxNetworkName = 255
+	MaxContainerID = 1024
+)
+
+// refuseOverlong refuses a network name or container ID longer than the
+// bounds above: code 7 for the name (it comes from the config), 4 for the
+// container ID (CNI_CONTAINERID).
+func refuseOverlong(containerID string, stdin []byte) error {
+	if len(containerID) > MaxContainerID {
+		return Errorf(ErrInvalidEnvironment, "CNI_CONTAINERID %.32q...: %d bytes, longer than %d", containerID, len(containerID), MaxContainerID)
+	}
+	var conf struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(stdin, &conf); err == nil && len(conf.Name) > MaxNetworkName {
+		return ConfigErrorf("network name %.32q...: %d bytes, longer than %d", conf.Name, len(conf.Name), MaxNetworkName)
+	}
+	return nil
+}
