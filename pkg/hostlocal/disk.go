@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -32,7 +33,7 @@ const (
 // matches the directory's inode, mtime and ctime as this package last left
 // it. Anything else that adds or removes a reservation (the reference
 // plugin, an operator, a crash of this plugin between the two writes)
-// changes the directory's mtime or leaves an empty stamp, and the next Lock
+// changes the directory's mtime or leaves a spoiled stamp, and the next Lock
 // rebuilds the index from the per-IP files with one scan.
 type DiskStore struct {
 	dir, meta, index, tmp string
@@ -40,7 +41,7 @@ type DiskStore struct {
 	log                   *slog.Logger
 
 	locked bool
-	// dirty: this lock hold changed the directory; the stamp was emptied
+	// dirty: this lock hold changed the directory; the stamp was spoiled
 	// and Unlock writes a new one if the index is still exact (consistent).
 	dirty, consistent bool
 	// needSync: a reservation was created; Unlock fsyncs the directory.
@@ -98,7 +99,7 @@ func (s *DiskStore) Lock() error {
 	if err == nil && string(want) == have {
 		return nil
 	}
-	if len(want) == 0 {
+	if len(want) == 0 || strings.HasPrefix(string(want), spoiledStamp) {
 		s.log.Info("no valid index stamp; rebuilding the index", "dir", s.dir)
 	} else {
 		s.log.Info("store changed outside podnet; rebuilding the index", "dir", s.dir)
@@ -145,15 +146,16 @@ func (s *DiskStore) Unlock() error {
 // Close is part of Store.
 func (s *DiskStore) Close() error { return s.lockFile.Close() }
 
-// markDirty empties the stamp before the first change of a lock hold, so
+// markDirty spoils the stamp before the first change of a lock hold, so
 // a crash before Unlock leaves no valid stamp and forces a rebuild. The
-// stamp is emptied and rewritten in place rather than removed and
-// recreated: that spares an inode allocation on every ADD and DEL.
+// stamp is spoiled (its first byte overwritten) and rewritten in place
+// rather than removed and recreated: that spares an inode allocation on
+// every ADD and DEL.
 func (s *DiskStore) markDirty() error {
 	if s.dirty {
 		return nil
 	}
-	if err := overwriteFile(filepath.Join(s.meta, stampName), nil, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := spoilStamp(filepath.Join(s.meta, stampName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("invalidate index stamp: %w", err)
 	}
 	s.dirty = true
@@ -161,7 +163,7 @@ func (s *DiskStore) markDirty() error {
 }
 
 // distrust records that the index may no longer match the reservation
-// files: the stamp is emptied (markDirty) and Unlock writes none, so the next
+// files: the stamp is spoiled (markDirty) and Unlock writes none, so the next
 // Lock rebuilds the index.
 func (s *DiskStore) distrust() {
 	s.consistent = false
@@ -180,6 +182,23 @@ func (s *DiskStore) writeStamp() error {
 	}
 	return nil
 }
+
+// spoilStamp makes the stamp at path match no directory state, in place.
+func spoilStamp(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt([]byte(spoiledStamp), 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// spoiledStamp overwrites the start of a stamp: no formatStamp output
+// starts with it.
+const spoiledStamp = "-"
 
 func formatStamp(ino uint64, mtime, ctime int64) string {
 	return fmt.Sprintf("v1 %d %d %d\n", ino, mtime, ctime)
