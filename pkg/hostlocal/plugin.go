@@ -87,6 +87,9 @@ func Add(r Request) (*current.Result, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if err := conf.CheckAllocatable(); err != nil {
+		return nil, "", err // before openPool: a refused config leaves no file behind
+	}
 	res := &current.Result{CNIVersion: current.ImplementedSpecVersion, Routes: conf.Routes}
 	if conf.ResolvConf != "" {
 		dns, err := ParseResolvConf(conf.ResolvConf)
@@ -143,6 +146,9 @@ func Check(r Request) error {
 	}
 	conf, err := ParseConfig(r.StdinData, r.Args)
 	if err != nil {
+		return err
+	}
+	if err := conf.RequireRanges(); err != nil {
 		return err
 	}
 	prev, err := prevIPs(r.StdinData)
