@@ -23,7 +23,7 @@ func FuzzGCConfig(f *testing.F) {
 				t.Fatalf("store config accepted network name %q", conf.Name)
 			}
 		}
-		_, err = parseValidAttachments(stdin)
+		_, err = hostlocal.ParseValidAttachments(stdin)
 		testutil.RequireRejectionCode(t, err)
 	})
 }
