@@ -79,17 +79,3 @@ func overwriteFile(path string, data []byte, create bool) error {
 	}
 	return err
 }
-
-// syncDir fsyncs a directory so the entries created in it survive a power
-// loss.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

@@ -54,7 +54,7 @@ func benchPool(b *testing.B, n int) (*Pool, *Config) {
 }
 
 // BenchmarkAllocate measures one ADD (lock, duplicate check, reserve with
-// fsync, cursor, index, unlock) with n reservations already on the network.
+// cursor, index, unlock) with n reservations already on the network.
 // Each allocation is released outside the timer to keep n constant.
 func BenchmarkAllocate(b *testing.B) {
 	for _, n := range benchSizes {

@@ -44,8 +44,6 @@ type DiskStore struct {
 	// dirty: this lock hold changed the directory; the stamp was spoiled
 	// and Unlock writes a new one if the index is still exact (consistent).
 	dirty, consistent bool
-	// needSync: a reservation was created; Unlock fsyncs the directory.
-	needSync bool
 	// temps are reservation temp files of this lock hold, by attachment.
 	temps map[Attachment]string
 }
@@ -93,7 +91,7 @@ func (s *DiskStore) Lock() error {
 	if err := flock(s.lockFile, syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("lock %s: %w", s.lockFile.Name(), err)
 	}
-	s.locked, s.dirty, s.consistent, s.needSync = true, false, true, false
+	s.locked, s.dirty, s.consistent = true, false, true
 	want, _ := os.ReadFile(filepath.Join(s.meta, stampName))
 	have, err := dirStamp(s.dir)
 	if err == nil && string(want) == have {
@@ -112,9 +110,8 @@ func (s *DiskStore) Lock() error {
 	return nil
 }
 
-// Unlock is part of Store. It removes this hold's temp files, fsyncs the
-// directory when a reservation was created, writes the stamp when the
-// index is exact, and drops the flock.
+// Unlock is part of Store. It removes this hold's temp files, writes the
+// stamp when the index is exact, and drops the flock.
 func (s *DiskStore) Unlock() error {
 	if !s.locked {
 		return nil
@@ -125,11 +122,6 @@ func (s *DiskStore) Unlock() error {
 			errs = append(errs, err)
 		}
 		delete(s.temps, a)
-	}
-	if s.needSync {
-		if err := syncDir(s.dir); err != nil {
-			errs = append(errs, fmt.Errorf("fsync %s: %w", s.dir, err))
-		}
 	}
 	if s.dirty && s.consistent {
 		if err := s.writeStamp(); err != nil {

@@ -21,10 +21,14 @@ func (s *DiskStore) lastPath(set int) string {
 	return filepath.Join(s.dir, lastIPPrefix+strconv.Itoa(set))
 }
 
-// Reserve is part of Store. The reservation file is written and fsynced
-// under a temp name, then hard-linked to <dir>/<ip>: the link fails if
-// the IP is taken (the reference's O_EXCL), and a crash at any point
-// leaves either no file or a complete one.
+// Reserve is part of Store. The reservation file is written under a temp
+// name, then hard-linked to <dir>/<ip>: the link fails if the IP is taken
+// (the reference's O_EXCL), and a process killed at any point leaves
+// either no file or a complete one. Nothing is fsynced (the reference
+// does not either): an fsync waits for a journal commit of whatever else
+// the node wrote, and durability across a power loss buys nothing here,
+// since every pod of the node is gone after one. What a power loss can
+// leave, an empty reservation file, is reclaimed (removeIfTorn).
 func (s *DiskStore) Reserve(a Attachment, addr net.IP, set int) (bool, error) {
 	if err := s.markDirty(); err != nil {
 		return false, err
@@ -44,7 +48,6 @@ func (s *DiskStore) Reserve(a Attachment, addr net.IP, set int) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("reserve %s: %w", addr, err)
 	}
-	s.needSync = true
 	// The cursor only steers round-robin; losing it is harmless, so it is
 	// written in place like the reference does (a new file per ADD costs
 	// an inode allocation, the dearest step on some filesystems).
@@ -61,7 +64,8 @@ func (s *DiskStore) Reserve(a Attachment, addr net.IP, set int) (bool, error) {
 // publish makes the reservation visible at path, failing with an error
 // wrapping fs.ErrExist when the IP is taken. On a filesystem without hard
 // links it falls back to the reference's O_EXCL create and write (a torn
-// file is then possible after a crash, and is reclaimed by removeIfTorn).
+// file is then possible after the process dies, and is reclaimed by
+// removeIfTorn).
 func (s *DiskStore) publish(tmp, path string, a Attachment) error {
 	err := os.Link(tmp, path)
 	if !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.EXDEV) {
@@ -72,9 +76,6 @@ func (s *DiskStore) publish(tmp, path string, a Attachment) error {
 		return err
 	}
 	_, err = f.WriteString(a.content())
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -84,13 +85,13 @@ func (s *DiskStore) publish(tmp, path string, a Attachment) error {
 	return err
 }
 
-// tempFor returns a fsynced temp file holding a's reservation content,
-// created once per lock hold and removed by Unlock.
+// tempFor returns a temp file holding a's reservation content, created
+// once per lock hold and removed by Unlock.
 func (s *DiskStore) tempFor(a Attachment) (string, error) {
 	if p, ok := s.temps[a]; ok {
 		return p, nil
 	}
-	p, err := createTemp(s.tmp, "r-", []byte(a.content()), true)
+	p, err := createTemp(s.tmp, "r-", []byte(a.content()), false)
 	if err != nil {
 		return "", fmt.Errorf("write reservation for %s: %w", a.content(), err)
 	}

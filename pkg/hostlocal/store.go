@@ -47,8 +47,9 @@ type Reservation struct {
 type Store interface {
 	// Lock takes the network's exclusive lock, waiting for other holders.
 	Lock() error
-	// Unlock makes every change durable enough to survive a crash and
-	// releases the lock. It is the inverse of Lock.
+	// Unlock completes the changes of this hold (each is already visible
+	// and survives the death of the process) and releases the lock. It is
+	// the inverse of Lock.
 	Unlock() error
 	// Close releases the store's resources; the lock must not be held.
 	Close() error
