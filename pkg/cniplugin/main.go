@@ -72,6 +72,12 @@ func run(p Plugin, stdin io.Reader, stdout, stderr io.Writer) int {
 		if len(data) > MaxConfigSize {
 			return fail(stdout, stderr, p.Name, Errorf(ErrIOFailure, "read network config from stdin: larger than %d bytes", MaxConfigSize))
 		}
+		// A config without cniVersion is refused here, before skel's version
+		// check would misreport it as "0.1.0" to a plugin that lacks 0.1.0.
+		// Malformed JSON is left to skel, which reports it with code 6.
+		if err := requireVersion(data); err != nil && Code(err) == ErrIncompatibleCNIVersion {
+			return fail(stdout, stderr, p.Name, err)
+		}
 		if err := replaceStdin(data); err != nil {
 			return fail(stdout, stderr, p.Name, Errorf(ErrIOFailure, "buffer network config: %w", err))
 		}
