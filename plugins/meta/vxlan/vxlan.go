@@ -8,6 +8,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/netfilter"
@@ -56,6 +57,11 @@ func chainedConfig(stdin []byte) (*NetConf, *current.Result, *overlay.Config, er
 func cmdAdd(c *cniplugin.Call) error {
 	conf, res, cfg, err := chainedConfig(c.StdinData)
 	if err != nil {
+		return err
+	}
+	// A missing or bogus CNI_NETNS is refused before the node's overlay is
+	// touched, rather than converged, then undone.
+	if err := cniplugin.WithNetNS(c.Netns, func(ns.NetNS) error { return nil }); err != nil {
 		return err
 	}
 	ctx := context.Background()
