@@ -29,10 +29,11 @@ type ipamOutcome struct {
 	took time.Duration
 }
 
-// addAttachment performs ADD: the links are built while IPAM allocates
-// (the exec of the IPAM plugin dominates the cost, so the two overlap),
-// then addresses, routes, gateway, masquerade. On any failure it undoes
-// what it did: the veth pair and the IPAM allocation.
+// addAttachment performs ADD: the links are built, and the pod end
+// prepared, while IPAM allocates; then the pod's addresses and routes and,
+// at the same time, the node side (gateway, forwarding, masquerade). On
+// any failure it undoes what it did: the veth pair and the IPAM
+// allocation.
 func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps) (_ *current.Result, err error) {
 	ipam := d.ipam(conf, c)
 	pod, err := openNetNS(c.Netns)
@@ -49,10 +50,15 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 		ipamCh <- ipamOutcome{res, err, time.Since(start)}
 	}()
 	att, linkErr := setupLinks(lp, pod, c.Log)
+	var podJob *podSetup
+	if linkErr == nil {
+		podJob = startPodSetup(pod, lp, conf.l3())
+	}
 	linksDone := time.Since(start)
 	out := <-ipamCh
 	defer func() {
 		if err != nil {
+			podJob.abort()
 			undoAdd(ctx, att, out, ipam, d, c.Log)
 		}
 	}()
@@ -68,28 +74,32 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 			return nil, err
 		}
 	}
-	if err = configure(ctx, c, conf, d, lp, pod, att, ap); err != nil {
+	if err = configure(ctx, c, conf, d, lp, podJob, att, ap); err != nil {
 		return nil, err
 	}
 	c.Log.Debug("attached", "veth", lp.HostVeth, "links", linksDone, "ipam", out.took, "total", time.Since(start))
 	return attachmentResult(att, c.Netns, ap)
 }
 
-// configure does what follows the links and IPAM: the pod side, the spoof
-// check, the node side (L3), and the wait for the port.
-func configure(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps, lp linkPlan, pod ns.NetNS, att *attachment, ap *addrPlan) error {
+// configure does what follows the links and IPAM: the pod's second step
+// and the node side (L3) side by side, then the spoof check and the wait
+// for the port.
+func configure(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps, lp linkPlan, podJob *podSetup, att *attachment, ap *addrPlan) error {
+	podJob.proceed(ap)
+	var nodeErr error
+	if ap != nil {
+		nodeErr = setupNode(ctx, conf, lp, att, ap, d, c.Log)
+	}
 	var err error
-	if att.pod, err = setupPod(pod, lp, ap); err != nil {
+	if att.pod, err = podJob.wait(); err != nil {
 		return err
+	}
+	if nodeErr != nil {
+		return nodeErr
 	}
 	if conf.MacSpoofChk {
 		att.spoofKey = netfilter.SpoofKey(conf.Name, c.ContainerID, c.IfName)
 		if err := d.spoof().EnsureSpoofCheck(ctx, att.spoofKey, lp.HostVeth, att.pod.Attrs().HardwareAddr); err != nil {
-			return err
-		}
-	}
-	if ap != nil {
-		if err := setupNode(ctx, conf, lp, att, ap, d, c.Log); err != nil {
 			return err
 		}
 	}

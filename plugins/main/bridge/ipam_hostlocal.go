@@ -30,10 +30,9 @@ func newHostLocalIPAM(cniVersion string, c *cniplugin.Call) *hostLocalIPAM {
 	return &hostLocalIPAM{req: hostlocal.RequestFrom(c.CmdArgs, c.Log.With("ipam", hostLocalType)), cniVersion: cniVersion}
 }
 
-// Add is part of ipamClient. The result makes the trip an exec'd plugin's
-// result makes (printed in the config's cniVersion, parsed back, converted
-// to the current version), so the bridge sees exactly what the exec path
-// gives it. On a failure after the allocation it releases it.
+// Add is part of ipamClient. The bridge sees exactly what the exec path
+// gives it: see roundTrip. On a failure after the allocation it releases
+// it.
 func (h *hostLocalIPAM) Add(context.Context) (*current.Result, error) {
 	res, cniVersion, err := hostlocal.Add(h.req)
 	if err != nil {
@@ -49,8 +48,18 @@ func (h *hostLocalIPAM) Add(context.Context) (*current.Result, error) {
 	return out, nil
 }
 
-// roundTrip converts res to cniVersion and back through its JSON form.
+// roundTrip makes res take the trip an exec'd plugin's result takes:
+// printed in the config's cniVersion, parsed back, converted to the
+// current version. Before 1.0.0 that drops what the older formats cannot
+// carry; from 1.0.0 on the result type is the current one and the trip
+// changes nothing, so it is skipped.
 func roundTrip(res *current.Result, cniVersion string) (*current.Result, error) {
+	if len(res.IPs) == 0 {
+		return nil, fmt.Errorf("result has no IP addresses")
+	}
+	if modern, _ := version.GreaterThanOrEqualTo(cniVersion, "1.0.0"); modern {
+		return res, nil
+	}
 	r, err := res.GetAsVersion(cniVersion)
 	if err != nil {
 		return nil, fmt.Errorf("convert result to %s: %w", cniVersion, err)

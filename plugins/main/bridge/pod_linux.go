@@ -18,77 +18,174 @@ import (
 // enabledad is set.
 const dadTimeout = 5 * time.Second
 
-// setupPod configures the pod end inside its namespace and returns it:
-// sysctls, addresses (before the link comes up, so arp_notify announces
-// them), link up, routes, and with enabledad the wait for DAD to finish.
-// a is nil in L2 mode.
+// setupPod configures the pod end inside its namespace and returns it
+// (see podSetup); a is nil in L2 mode.
 func setupPod(pod ns.NetNS, p linkPlan, a *addrPlan) (netlink.Link, error) {
-	var link netlink.Link
-	err := pod.Do(func(ns.NetNS) error {
-		l, err := netlinksafe.LinkByName(p.PodIf)
-		if err != nil {
-			return fmt.Errorf("find %q in the pod: %w", p.PodIf, err)
-		}
-		if a != nil {
-			if err := podSysctls(p, a.V6); err != nil {
-				return err
-			}
-			if err := addPodAddrs(l, a.PodAddrs, p.EnhancedDAD); err != nil {
-				return err
-			}
-		}
-		if p.PodUp {
-			if err := netlink.LinkSetUp(l); err != nil {
-				return fmt.Errorf("set %q up in the pod: %w", p.PodIf, err)
-			}
-		}
-		if a != nil {
-			if err := addPodRoutes(l, a.PodRoutes); err != nil {
-				return err
-			}
-			if a.V6 && p.EnhancedDAD {
-				if err := waitDAD(l); err != nil {
-					return err
-				}
-			}
-		}
-		link, err = netlink.LinkByIndex(l.Attrs().Index)
-		if err != nil {
-			return fmt.Errorf("read %q in the pod: %w", p.PodIf, err)
-		}
-		return nil
-	})
-	return link, err
+	s := startPodSetup(pod, p, a != nil)
+	s.proceed(a)
+	return s.wait()
 }
 
-// podSysctls sets what the reference sets on the pod interface: DAD off
-// (accept_dad=0) unless enabledad (then accept_dad=1, enhanced_dad=1),
-// arp_notify=1, and IPv6 enabled on lo and the interface when an IPv6
-// address is coming. The IPv6 keys are optional when no IPv6 address is
-// planned: the namespace may have IPv6 disabled.
-func podSysctls(p linkPlan, v6 bool) error {
-	dad := "0"
-	if p.EnhancedDAD {
-		dad = "1"
+// podSetup configures the pod end in one trip into the pod's namespace,
+// in two steps, so that the first overlaps with IPAM: what needs no
+// address (find the link, arp_notify, DAD settings) runs at once; the
+// rest waits for the address plan: the IPv6 switches when an IPv6 address
+// is coming, addresses (before the link comes up, so arp_notify announces
+// them), link up, routes, and with enabledad the wait for DAD to finish.
+type podSetup struct {
+	plan chan podStep
+	done chan podOutcome
+	// sent and out record what proceed, abort and wait already did.
+	sent bool
+	out  *podOutcome
+}
+
+// podStep is the go-ahead for the second step: the address plan (nil in
+// L2 mode), or abort.
+type podStep struct {
+	addrs *addrPlan
+	abort bool
+}
+
+type podOutcome struct {
+	link netlink.Link
+	err  error
+}
+
+// errPodSetupAborted ends a pod setup whose ADD failed before the
+// addresses were known.
+var errPodSetupAborted = errors.New("pod setup aborted")
+
+// startPodSetup starts the first step; l3 says whether addresses follow.
+func startPodSetup(pod ns.NetNS, p linkPlan, l3 bool) *podSetup {
+	s := &podSetup{plan: make(chan podStep, 1), done: make(chan podOutcome, 1)}
+	go func() {
+		var o podOutcome
+		o.err = pod.Do(func(ns.NetNS) error {
+			var err error
+			o.link, err = configurePod(p, l3, s.plan)
+			return err
+		})
+		s.done <- o
+	}()
+	return s
+}
+
+// proceed lets the second step run with the address plan a.
+func (s *podSetup) proceed(a *addrPlan) {
+	s.sent = true
+	s.plan <- podStep{addrs: a}
+}
+
+// wait returns the configured pod link, re-read after the last change.
+func (s *podSetup) wait() (netlink.Link, error) {
+	if s.out == nil {
+		o := <-s.done
+		s.out = &o
 	}
-	keys := [][2]string{{"net/ipv4/conf/" + p.PodIf + "/arp_notify", "1"}}
-	v6keys := [][2]string{{"net/ipv6/conf/" + p.PodIf + "/accept_dad", dad}}
-	if p.EnhancedDAD {
-		v6keys = append(v6keys, [2]string{"net/ipv6/conf/" + p.PodIf + "/enhanced_dad", "1"})
+	return s.out.link, s.out.err
+}
+
+// abort stops a setup whose second step has not been started and waits
+// for it to end; a nil or finished setup is left alone.
+func (s *podSetup) abort() {
+	if s == nil {
+		return
 	}
-	if v6 {
-		v6keys = append(v6keys,
-			[2]string{"net/ipv6/conf/lo/disable_ipv6", "0"},
-			[2]string{"net/ipv6/conf/" + p.PodIf + "/disable_ipv6", "0"},
-			[2]string{"net/ipv6/conf/" + p.PodIf + "/keep_addr_on_down", "1"})
+	if !s.sent {
+		s.sent = true
+		s.plan <- podStep{abort: true}
 	}
-	for _, kv := range keys {
-		if err := ensureSysctl(kv[0], kv[1]); err != nil {
-			return fmt.Errorf("pod: %w", err)
+	_, _ = s.wait()
+}
+
+// configurePod runs both steps in the pod's namespace.
+func configurePod(p linkPlan, l3 bool, plan <-chan podStep) (netlink.Link, error) {
+	l, err := netlinksafe.LinkByName(p.PodIf)
+	if err != nil {
+		return nil, fmt.Errorf("find %q in the pod: %w", p.PodIf, err)
+	}
+	var dadErr error
+	if l3 {
+		if dadErr, err = podSysctls(p); err != nil {
+			return nil, err
 		}
 	}
-	for _, kv := range v6keys {
-		if err := ensureSysctl(kv[0], kv[1]); err != nil && (v6 || !errors.Is(err, syscall.ENOENT)) {
+	step := <-plan
+	if step.abort {
+		return nil, errPodSetupAborted
+	}
+	if a := step.addrs; a != nil {
+		if a.V6 {
+			if dadErr != nil {
+				return nil, fmt.Errorf("pod: %w", dadErr)
+			}
+			if err := podIPv6Sysctls(p); err != nil {
+				return nil, err
+			}
+		}
+		if err := addPodAddrs(l, a.PodAddrs, p.EnhancedDAD); err != nil {
+			return nil, err
+		}
+	}
+	if p.PodUp {
+		if err := netlink.LinkSetUp(l); err != nil {
+			return nil, fmt.Errorf("set %q up in the pod: %w", p.PodIf, err)
+		}
+	}
+	if a := step.addrs; a != nil {
+		if err := addPodRoutes(l, a.PodRoutes); err != nil {
+			return nil, err
+		}
+		if a.V6 && p.EnhancedDAD {
+			if err := waitDAD(l); err != nil {
+				return nil, err
+			}
+		}
+	}
+	link, err := netlink.LinkByIndex(l.Attrs().Index)
+	if err != nil {
+		return nil, fmt.Errorf("read %q in the pod: %w", p.PodIf, err)
+	}
+	return link, nil
+}
+
+// podSysctls sets what the reference sets on the pod interface before
+// any address is known: arp_notify=1, and DAD off (accept_dad=0) unless
+// enabledad (then accept_dad=1, enhanced_dad=1). The namespace may have
+// IPv6 disabled: a missing IPv6 key is returned as dadErr, an error only
+// if an IPv6 address comes.
+func podSysctls(p linkPlan) (dadErr, err error) {
+	if err := ensureSysctl("net/ipv4/conf/"+p.PodIf+"/arp_notify", "1"); err != nil {
+		return nil, fmt.Errorf("pod: %w", err)
+	}
+	dad := "0"
+	keys := [][2]string{{"net/ipv6/conf/" + p.PodIf + "/accept_dad", dad}}
+	if p.EnhancedDAD {
+		keys = [][2]string{{"net/ipv6/conf/" + p.PodIf + "/accept_dad", "1"}, {"net/ipv6/conf/" + p.PodIf + "/enhanced_dad", "1"}}
+	}
+	for _, kv := range keys {
+		err := ensureSysctl(kv[0], kv[1])
+		if errors.Is(err, syscall.ENOENT) {
+			return err, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("pod: %w", err)
+		}
+	}
+	return nil, nil
+}
+
+// podIPv6Sysctls enables IPv6 on lo and the interface for the IPv6
+// address that is coming, and keeps addresses when the link goes down, as
+// the reference does.
+func podIPv6Sysctls(p linkPlan) error {
+	for _, kv := range [][2]string{
+		{"net/ipv6/conf/lo/disable_ipv6", "0"},
+		{"net/ipv6/conf/" + p.PodIf + "/disable_ipv6", "0"},
+		{"net/ipv6/conf/" + p.PodIf + "/keep_addr_on_down", "1"},
+	} {
+		if err := ensureSysctl(kv[0], kv[1]); err != nil {
 			return fmt.Errorf("pod: %w", err)
 		}
 	}

@@ -140,3 +140,38 @@ func TestPrivilegedPodSide(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivilegedPodSetupAbort: an ADD that fails while IPAM runs aborts the
+// pod setup after its first step: the sysctls are set, no address is added
+// and the link stays down.
+func TestPrivilegedPodSetupAbort(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	pod := testutil.NewPod(t, "pod")
+	conf := mustConf(t, `{"cniVersion":"1.1.0","name":"n","type":"bridge","ipam":{"type":"x"}}`)
+	lp := planLinks(conf, "cid", "eth0")
+	podNS, _ := ns.GetNS(pod.Path)
+	defer podNS.Close()
+	err := node.Do(func() error {
+		if _, err := setupLinks(lp, podNS, discardLog()); err != nil {
+			return err
+		}
+		s := startPodSetup(podNS, lp, true)
+		s.abort()
+		if _, err := s.wait(); !errors.Is(err, errPodSetupAborted) {
+			t.Errorf("aborted pod setup returned %v", err)
+		}
+		s.abort() // a second abort is a no-op
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pod.Sysctl(t, "net/ipv4/conf/eth0/arp_notify"); got != "1" {
+		t.Errorf("arp_notify = %s, want 1 from the first step", got)
+	}
+	link := pod.MustExec(t, "ip", "-o", "link", "show", "dev", "eth0")
+	addrs := pod.MustExec(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
+	if !strings.Contains(link, "state DOWN") || strings.TrimSpace(addrs) != "" {
+		t.Errorf("pod eth0 after abort: %s / addresses %q; want down, none", link, addrs)
+	}
+}
