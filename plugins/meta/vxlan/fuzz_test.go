@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
 
@@ -89,4 +92,32 @@ func FuzzSyncConfig(f *testing.F) {
 			t.Fatalf("accepted subnet %s outside network %s", cfg.Subnet, cfg.Network)
 		}
 	})
+}
+
+// TestSyncFingerprintFIFOPeersFile: a peers file that is a FIFO does not
+// block `vxlan sync --watch` (fingerprint returns; loading refuses it).
+func TestSyncFingerprintFIFOPeersFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "peers.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "net.conflist")
+	list := `{"cniVersion":"1.1.0","name":"ov","plugins":[{"type":"vxlan","network":"10.244.0.0/16","subnet":"10.244.1.0/24","peersFile":"` + fifo + `"}]}`
+	if err := os.WriteFile(conf, []byte(list), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		(&syncer{path: conf}).fingerprint()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("fingerprint blocked on a FIFO peers file")
+	}
+	if _, _, err := loadSyncConfig(conf); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("loadSyncConfig with a FIFO peers file: %v", err)
+	}
 }

@@ -121,13 +121,27 @@ func (s *syncer) fingerprint() [32]byte {
 	h.Write(data)
 	fmt.Fprint(h, err)
 	if conf, _, err := loadSyncConfig(s.path); conf != nil && conf.PeersFile != "" {
-		peers, perr := os.ReadFile(conf.PeersFile)
+		peers, perr := readRegular(conf.PeersFile)
 		h.Write(peers)
 		fmt.Fprint(h, perr, err)
 	}
 	var sum [32]byte
 	copy(sum[:], h.Sum(nil))
 	return sum
+}
+
+// readRegular reads a regular file of at most overlay.MaxPeersFileSize
+// bytes. A FIFO or a device is an error, not a read that blocks --watch
+// forever or never ends.
+func readRegular(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() || st.Size() > overlay.MaxPeersFileSize {
+		return nil, fmt.Errorf("%s: not a regular file of at most %d bytes", path, overlay.MaxPeersFileSize)
+	}
+	return os.ReadFile(path)
 }
 
 // syncList is the part of a conflist that sync reads.
