@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/plugins/pkg/ip"
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
@@ -104,15 +105,75 @@ func checkPod(pod ns.NetNS, podIf *current.Interface, res *current.Result) (int,
 			return fmt.Errorf("check %q in the pod: MAC %s, the result says %s", podIf.Name, l.Attrs().HardwareAddr, podIf.Mac)
 		}
 		peer = l.Attrs().ParentIndex
-		if err := ip.ValidateExpectedInterfaceIPs(podIf.Name, res.IPs); err != nil {
+		if err := checkPodAddrs(l, res.IPs); err != nil {
 			return fmt.Errorf("check addresses of %q in the pod: %w", podIf.Name, err)
 		}
-		if err := ip.ValidateExpectedRoute(res.Routes); err != nil {
+		if err := checkPodRoutes(res.Routes); err != nil {
 			return fmt.Errorf("check routes in the pod: %w", err)
 		}
 		return nil
 	})
 	return peer, err
+}
+
+// checkPodAddrs verifies, as the reference does, that every result
+// address is on the interface with its prefix length and that a route to
+// its subnet exists.
+func checkPodAddrs(l netlink.Link, ips []*current.IPConfig) error {
+	have, err := netlinksafe.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("list addresses: %w", err)
+	}
+	for _, ipc := range ips {
+		want := netlink.Addr{IPNet: &net.IPNet{IP: ipc.Address.IP, Mask: ipc.Address.Mask}}
+		if !slices.ContainsFunc(have, want.Equal) {
+			return fmt.Errorf("address %s is missing", ipc.Address.String())
+		}
+		subnet := &net.IPNet{IP: ipc.Address.IP.Mask(ipc.Address.Mask), Mask: ipc.Address.Mask}
+		rs, err := netlinksafe.RouteListFiltered(familyOf(ipc.Address.IP), &netlink.Route{Dst: subnet}, netlink.RT_FILTER_DST)
+		if err != nil {
+			return fmt.Errorf("look up the route to %s: %w", subnet, err)
+		}
+		if len(rs) == 0 {
+			return fmt.Errorf("no route to the subnet %s of address %s", subnet, ipc.Address.String())
+		}
+	}
+	return nil
+}
+
+// checkPodRoutes verifies that every result route is in the pod's main
+// table (destination, and gateway when the route has one), as the
+// reference does.
+func checkPodRoutes(routes []*types.Route) error {
+	for _, r := range routes {
+		find := &netlink.Route{Dst: &net.IPNet{IP: r.Dst.IP, Mask: r.Dst.Mask}, Gw: r.GW}
+		filter := netlink.RT_FILTER_DST
+		if r.GW != nil {
+			filter |= netlink.RT_FILTER_GW
+		}
+		if ones, _ := r.Dst.Mask.Size(); ones == 0 {
+			// The kernel reports a default route without a destination.
+			find.Dst, filter = nil, netlink.RT_FILTER_DST
+		}
+		rs, err := netlinksafe.RouteListFiltered(familyOf(r.Dst.IP), find, filter)
+		if err != nil {
+			return fmt.Errorf("look up route %s: %w", r.Dst.String(), err)
+		}
+		if len(rs) == 0 && r.GW != nil {
+			return fmt.Errorf("route %s via %s is missing", r.Dst.String(), r.GW)
+		}
+		if len(rs) == 0 {
+			return fmt.Errorf("route %s is missing", r.Dst.String())
+		}
+	}
+	return nil
+}
+
+func familyOf(ip net.IP) int {
+	if ip.To4() != nil {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
 }
 
 // checkHostVeth verifies that the pod interface's peer is a veth attached

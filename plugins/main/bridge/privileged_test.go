@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	current "github.com/containernetworking/cni/pkg/types/100"
 	"strings"
 	"testing"
 
@@ -173,5 +174,48 @@ func TestPrivilegedPodSetupAbort(t *testing.T) {
 	addrs := pod.MustExec(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
 	if !strings.Contains(link, "state DOWN") || strings.TrimSpace(addrs) != "" {
 		t.Errorf("pod eth0 after abort: %s / addresses %q; want down, none", link, addrs)
+	}
+}
+
+// TestPrivilegedCheckPod: CHECK's pod side passes on what setupPod built
+// and names what is missing once an address or a route is removed.
+func TestPrivilegedCheckPod(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	pod := testutil.NewPod(t, "pod")
+	conf := mustConf(t, `{"cniVersion":"1.1.0","name":"n","type":"bridge","isDefaultGateway":true,"ipam":{"type":"x"}}`)
+	lp := planLinks(conf, "cid", "eth0")
+	ap, err := planAddrs(conf, ipamResult(t, `{"cniVersion":"1.1.0","ips":[{"address":"10.9.0.5/24"},{"address":"fd00:9::5/64"}],
+		"routes":[{"dst":"10.90.0.0/16"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	podNS, _ := ns.GetNS(pod.Path)
+	defer podNS.Close()
+	podIf := &current.Interface{Name: "eth0"}
+	check := func() error {
+		_, err := checkPod(podNS, podIf, ap.Result)
+		return err
+	}
+	err = node.Do(func() error {
+		if _, err := setupLinks(lp, podNS, discardLog()); err != nil {
+			return err
+		}
+		_, err := setupPod(podNS, lp, ap)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(); err != nil {
+		t.Fatalf("CHECK of a fresh pod: %v", err)
+	}
+	pod.MustExec(t, "ip", "route", "del", "10.90.0.0/16")
+	if err := check(); err == nil || !strings.Contains(err.Error(), "route 10.90.0.0/16 is missing") {
+		t.Fatalf("CHECK without the route: %v", err)
+	}
+	pod.MustExec(t, "ip", "route", "add", "10.90.0.0/16", "via", "10.9.0.1")
+	pod.MustExec(t, "ip", "addr", "del", "fd00:9::5/64", "dev", "eth0")
+	if err := check(); err == nil || !strings.Contains(err.Error(), "address fd00:9::5/64 is missing") {
+		t.Fatalf("CHECK without the IPv6 address: %v", err)
 	}
 }
