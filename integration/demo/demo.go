@@ -48,6 +48,7 @@ type demoPod struct {
 // demoNode is one node with its runtime and conflist.
 type demoNode struct {
 	*testutil.ClusterNode
+	label   string // "node0"; the namespace name is longer
 	subnet  string
 	netDir  string
 	dataDir string
@@ -157,7 +158,7 @@ func writeConfLists(t testutil.TB, c *testutil.Cluster) ([]*demoNode, error) {
 		peers = append(peers, fmt.Sprintf(`{"vtepIP": %q, "subnet": "10.244.%d.0/24"}`, cn.V4, i+1))
 	}
 	for i, cn := range c.Nodes {
-		dn := &demoNode{ClusterNode: cn, subnet: fmt.Sprintf("10.244.%d.0/24", i+1)}
+		dn := &demoNode{ClusterNode: cn, label: fmt.Sprintf("node%d", i), subnet: fmt.Sprintf("10.244.%d.0/24", i+1)}
 		dn.netDir = filepath.Join(cn.Dir, "net.d")
 		dn.dataDir = filepath.Join(cn.Dir, "data")
 		path := filepath.Join(dn.netDir, "10-podnet.conflist")

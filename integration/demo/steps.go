@@ -72,7 +72,7 @@ func printPods(w io.Writer, pods []*demoPod) {
 		if p.att.Caps != nil {
 			hp = fmt.Sprintf("%d->%d/tcp", hostPort, podPort)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.node.Name, p.name, p.ip, p.att.IfName, p.mtu, hp)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.node.label, p.name, p.ip, p.att.IfName, p.mtu, hp)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
@@ -157,7 +157,7 @@ func hostPortCheck(ctx context.Context, w io.Writer, nodes []*demoNode) error {
 		if len(target.echo.Peers()) != before+1 {
 			return fmt.Errorf("connection to %s from %s did not reach %s", addr, from.Name, target.name)
 		}
-		fmt.Fprintf(w, "  %s -> %s (hostPort) reached %s; it saw %s\n", shortName(from.Name), addr, target.name, testutil.PeerIP(seen))
+		fmt.Fprintf(w, "  %s -> %s (hostPort of %s) reached %s; it saw %s\n", from.label, addr, n.label, target.name, testutil.PeerIP(seen))
 	}
 	return nil
 }
@@ -257,12 +257,10 @@ func printKeep(w io.Writer, nodes []*demoNode, pods []*demoPod) {
 	fmt.Fprintf(w, "  ip netns exec %s ip route; ip netns exec %s bridge fdb show dev podnet.1\n", n.Name, n.Name)
 	fmt.Fprintf(w, "  ip netns exec %s nft list ruleset\n", n.Name)
 	fmt.Fprintf(w, "  ip netns exec %s ping -c1 %s\n", p.pod.Name, pods[len(pods)-1].ip)
-	fmt.Fprintf(w, "  NETCONFPATH=%s CNI_PATH=%s nsenter --net=%s .tools/bin/cnitool check %s %s\n",
-		n.netDir, n.rt.BinDir, n.Path, netName, p.pod.Path)
-	fmt.Fprintf(w, "    (cnitool computes its own container ID, so use it on pods you add with it)\n")
+	fmt.Fprintf(w, "Add a pod of your own on %s with cnitool:\n", n.label)
+	fmt.Fprintf(w, "  ip netns add %stry\n", NetNSPrefix)
+	fmt.Fprintf(w, "  NETCONFPATH=%s CNI_PATH=%s nsenter --net=%s .tools/bin/cnitool add %s /var/run/netns/%stry\n",
+		n.netDir, n.rt.BinDir, n.Path, netName, NetNSPrefix)
+	fmt.Fprintf(w, "  ip netns exec %stry ping -c1 %s\n", NetNSPrefix, pods[len(pods)-1].ip)
 	fmt.Fprintf(w, "Remove it with: sudo make demo-clean\n")
-}
-
-func shortName(ns string) string {
-	return strings.TrimPrefix(ns, NetNSPrefix)
 }
