@@ -17,6 +17,7 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/vishvananda/netlink"
 
 	"github.com/podnet/podnet/pkg/testutil"
 )
@@ -1159,4 +1160,66 @@ func TestBridgeInProcessIPAMErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkBridgeDelFloor shows what bounds the bridge's DEL: the kernel's
+// deletion of the veth pair. On one node with 10 pods, attachments made by
+// our ADD are removed either by the whole DEL through libcni (exec,
+// config, IPAM release, the veth) or by the netlink RTM_DELLINK of the
+// host veth alone (timed; a DEL releases the address afterwards, untimed),
+// alternately. The metrics are both medians and the share of the DEL the
+// kernel call takes. As root, after make build:
+//
+//	go test -run '^$' -bench BenchmarkBridgeDelFloor -benchtime 40x ./integration/
+func BenchmarkBridgeDelFloor(b *testing.B) {
+	n := newBenchNode(b, bridgeBenchImpls(b)[0], 10)
+	ctx := context.Background()
+	var dels, links []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		att := testutil.Attachment{Pod: testutil.NewPod(b, fmt.Sprintf("floor%d", i)), IfName: "eth0"}
+		res, err := n.rt.Add(ctx, n.list, att)
+		if err != nil {
+			b.Fatalf("ADD: %v", err)
+		}
+		r, err := current.GetResult(res)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i%2 == 0 {
+			t0 := time.Now()
+			if err := n.rt.Del(ctx, n.list, att); err != nil {
+				b.Fatalf("DEL: %v", err)
+			}
+			dels = append(dels, time.Since(t0))
+		} else {
+			host := r.Interfaces[1].Name
+			var took time.Duration
+			err := n.rt.Node.Do(func() error {
+				l, err := netlink.LinkByName(host)
+				if err != nil {
+					return err
+				}
+				t0 := time.Now()
+				err = netlink.LinkDel(l)
+				took = time.Since(t0)
+				return err
+			})
+			if err != nil {
+				b.Fatalf("RTM_DELLINK %s: %v", host, err)
+			}
+			links = append(links, took)
+			if err := n.rt.Del(ctx, n.list, att); err != nil {
+				b.Fatalf("DEL after RTM_DELLINK: %v", err)
+			}
+		}
+		att.Pod.Delete(b)
+	}
+	b.StopTimer()
+	if len(dels) == 0 || len(links) == 0 {
+		return
+	}
+	b.ReportMetric(medianMS(dels), "del-p50-ms")
+	b.ReportMetric(medianMS(links), "dellink-p50-ms")
+	b.ReportMetric(medianMS(links)/medianMS(dels), "dellink-share")
 }
