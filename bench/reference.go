@@ -76,12 +76,12 @@ func referenceStamp(goBin string) string {
 }
 
 // goTool finds the go command: $PATH, then where the official installer
-// puts it (sudo resets PATH), then the toolchain that built this program.
+// puts it (sudo resets PATH), then $GOROOT.
 func goTool() (string, error) {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p, nil
 	}
-	for _, p := range []string{"/usr/local/go/bin/go", filepath.Join(runtime.GOROOT(), "bin", "go")} {
+	for _, p := range []string{"/usr/local/go/bin/go", filepath.Join(os.Getenv("GOROOT"), "bin", "go")} {
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}

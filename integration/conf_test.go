@@ -111,7 +111,7 @@ func localize(t *testing.T, list *libcni.NetworkConfigList, confDir, dir string,
 		if err != nil {
 			t.Fatal(err)
 		}
-		conf, err := libcni.ConfFromBytes(b)
+		conf, err := libcni.NetworkPluginConfFromBytes(b)
 		if err != nil {
 			t.Fatal(err)
 		}
