@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 )
 
@@ -114,8 +113,7 @@ func NewKillerShims(t TB, plugins ...string) *KillerShims {
 		t.Fatal(err)
 	}
 	shim := filepath.Join(k.Dir, ".killershim")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.Command(gobin, "build", "-o", shim, "-ldflags", "-X main.realDir="+real+" -X main.markDir="+k.MarkDir, ".")
+	cmd := exec.Command(goTool(), "build", "-o", shim, "-ldflags", "-X main.realDir="+real+" -X main.markDir="+k.MarkDir, ".")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -145,4 +143,18 @@ func (k *KillerShims) KilledIn(t TB, containerID string) bool {
 		}
 	}
 	return false
+}
+
+// goTool finds the go command: on PATH, else where the official installer
+// puts it (sudo resets PATH), else under $GOROOT.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/local/go/bin/go", filepath.Join(os.Getenv("GOROOT"), "bin", "go")} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "go"
 }
