@@ -19,7 +19,7 @@ const (
 	lockName     = "lock"
 	lastIPPrefix = "last_reserved_ip."
 	metaName     = ".podnet" // our own state; the reference never writes here
-	indexName    = "index"   // .podnet/index/<hash>: one file per attachment
+	indexName    = "index"   // .podnet/index/: per-attachment files of an earlier version, removed
 	tmpName      = "tmp"     // .podnet/tmp: temp files, garbage after a crash
 	stampName    = "stamp"   // .podnet/stamp: dirStamp when the index was last exact
 )
@@ -28,7 +28,8 @@ const (
 //
 // Reservations use the reference layout and locking, so the reference
 // plugin and this one can share a directory. For O(1) lookup and release it
-// also keeps one index file per attachment in .podnet/index. The per-IP
+// also keeps an attachment index, a hash table in .podnet/index.tbl
+// (see disk_table.go). The per-IP
 // files are the truth; the index is trusted only while .podnet/stamp
 // matches the directory's inode, mtime and ctime as this package last left
 // it. Anything else that adds or removes a reservation (the reference
@@ -36,9 +37,11 @@ const (
 // changes the directory's mtime or leaves a spoiled stamp, and the next Lock
 // rebuilds the index from the per-IP files with one scan.
 type DiskStore struct {
-	dir, meta, index, tmp string
-	lockFile              *os.File
-	log                   *slog.Logger
+	dir, meta, legacyIndex, tmp string
+	lockFile                    *os.File
+	log                         *slog.Logger
+	// tbl is the index table, opened on first use in a lock hold.
+	tbl *indexTable
 
 	locked bool
 	// dirty: this lock hold changed the directory; the stamp was spoiled
@@ -62,14 +65,14 @@ func OpenDisk(dataDir, network string, log *slog.Logger) (*DiskStore, error) {
 	}
 	dir := filepath.Join(filepath.Clean(dataDir), network)
 	s := &DiskStore{
-		dir:   dir,
-		meta:  filepath.Join(dir, metaName),
-		index: filepath.Join(dir, metaName, indexName),
-		tmp:   filepath.Join(dir, metaName, tmpName),
-		log:   log,
-		temps: map[Attachment]string{},
+		dir:         dir,
+		meta:        filepath.Join(dir, metaName),
+		legacyIndex: filepath.Join(dir, metaName, indexName),
+		tmp:         filepath.Join(dir, metaName, tmpName),
+		log:         log,
+		temps:       map[Attachment]string{},
 	}
-	for _, d := range []string{s.dir, s.meta, s.index, s.tmp} {
+	for _, d := range []string{s.dir, s.meta, s.tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create store directory: %w", err)
 		}
@@ -117,6 +120,9 @@ func (s *DiskStore) Unlock() error {
 		return nil
 	}
 	var errs []error
+	if err := s.closeTable(); err != nil {
+		errs = append(errs, fmt.Errorf("close index: %w", err))
+	}
 	for a, tmp := range s.temps {
 		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, err)
@@ -193,5 +199,7 @@ func spoilStamp(path string) error {
 const spoiledStamp = "-"
 
 func formatStamp(ino uint64, mtime, ctime int64) string {
-	return fmt.Sprintf("v1 %d %d %d\n", ino, mtime, ctime)
+	// v2: the index is index.tbl; a v1 stamp (per-attachment index files)
+	// never matches, so the first Lock after an upgrade rebuilds.
+	return fmt.Sprintf("v2 %d %d %d\n", ino, mtime, ctime)
 }

@@ -1,74 +1,79 @@
 package hostlocal
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 )
 
-// indexMagic starts every index file. With it an index file can never read
-// as a reservation ("<cid>\r\n<ifname>") to the reference, which walks
-// subdirectories when it searches by container ID.
-const indexMagic = "podnet-index v1"
-
-// indexKey names a's index file: a hash, so no part of a container ID or
-// interface name ever becomes a path.
-func indexKey(a Attachment) string {
-	sum := sha256.Sum256([]byte(a.ContainerID + "\x00" + a.IfName))
-	return hex.EncodeToString(sum[:16])
+// table returns the index table of this lock hold, opened on first use;
+// with create, a missing one is created. (nil, nil): there is none.
+func (s *DiskStore) table(create bool) (*indexTable, error) {
+	if s.tbl != nil {
+		return s.tbl, nil
+	}
+	t, err := openTable(s.tablePath(), create)
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", s.tablePath(), err)
+	}
+	s.tbl = t
+	return t, nil
 }
 
-// encodeIndex renders an index entry: magic, container ID, ifname, then
-// the sorted IPs, one per line.
-func encodeIndex(a Attachment, ips []net.IP) []byte {
-	lines := make([]string, 0, len(ips))
-	for _, addr := range ips {
-		lines = append(lines, addr.String())
+func (s *DiskStore) tablePath() string { return filepath.Join(s.meta, tableName) }
+
+// closeTable closes the table handle of this hold, if any.
+func (s *DiskStore) closeTable() error {
+	if s.tbl == nil {
+		return nil
 	}
-	sort.Strings(lines)
-	return []byte(indexMagic + "\n" + a.ContainerID + "\n" + a.IfName + "\n" + strings.Join(lines, "\n") + "\n")
+	err := s.tbl.close()
+	s.tbl = nil
+	return err
 }
 
-// decodeIndex parses an index file written for a; a file for another
-// attachment (a hash collision) or a damaged one yields ok=false.
-func decodeIndex(b []byte, a Attachment) (ips []net.IP, ok bool) {
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(lines) < 3 || lines[0] != indexMagic || lines[1] != a.ContainerID || lines[2] != a.IfName {
-		return nil, false
-	}
-	for _, l := range lines[3:] {
-		addr := parseIPName(l)
-		if addr == nil {
-			return nil, false
-		}
-		ips = append(ips, addr)
-	}
-	return ips, true
-}
-
-func (s *DiskStore) indexPath(a Attachment) string { return filepath.Join(s.index, indexKey(a)) }
-
-// indexGet returns the IPs a's index entry lists; no entry is none.
+// indexGet returns the IPs a's index entry lists; no entry is none. An
+// attachment with more addresses than a slot holds is found by a scan. A
+// damaged table counts as no entry, and the next Lock rebuilds it.
 func (s *DiskStore) indexGet(a Attachment) ([]net.IP, error) {
-	b, err := readSmall(s.indexPath(a))
-	if errors.Is(err, fs.ErrNotExist) {
+	t, err := s.table(false)
+	if err != nil || t == nil {
+		if errors.Is(err, errBadTable) {
+			s.log.Info("ignoring damaged index; it will be rebuilt", "file", s.tablePath(), "error", err)
+			s.distrust()
+			return nil, nil
+		}
+		return nil, err
+	}
+	e, found, err := t.get(keyOf(a))
+	if errors.Is(err, errBadTable) {
+		s.log.Info("ignoring damaged index; it will be rebuilt", "file", s.tablePath(), "error", err)
+		s.distrust()
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read index for %q: %w", a.content(), err)
+	if err != nil || !found {
+		return nil, err
 	}
-	ips, ok := decodeIndex(b, a)
-	if !ok {
-		s.log.Info("ignoring damaged index entry; it will be rebuilt", "file", s.indexPath(a))
-		s.distrust()
+	if e.overflow {
+		return s.scanFor(a)
+	}
+	return e.ips, nil
+}
+
+// scanFor returns the addresses a's reservation files name, by a scan.
+func (s *DiskStore) scanFor(a Attachment) ([]net.IP, error) {
+	all, err := s.scan()
+	if err != nil {
+		return nil, err
+	}
+	var ips []net.IP
+	for _, r := range all {
+		if r.Attachment == a {
+			ips = append(ips, r.IP)
+		}
 	}
 	return ips, nil
 }
@@ -77,7 +82,11 @@ func (s *DiskStore) indexPut(a Attachment, ips []net.IP) error {
 	if len(ips) == 0 {
 		return s.indexDelete(a)
 	}
-	return writeFileAtomic(s.tmp, s.indexPath(a), encodeIndex(a, ips), false)
+	t, err := s.table(true)
+	if err != nil {
+		return err
+	}
+	return t.put(tableEntry{key: keyOf(a), ips: ips})
 }
 
 func (s *DiskStore) indexAdd(a Attachment, addr net.IP) error {
@@ -105,8 +114,22 @@ func (s *DiskStore) indexRemove(a Attachment, addr net.IP) error {
 	return s.indexPut(a, kept)
 }
 
+// indexDelete removes a's entry; the table file goes with its last entry.
 func (s *DiskStore) indexDelete(a Attachment) error {
-	if err := os.Remove(s.indexPath(a)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	t, err := s.table(false)
+	if err != nil || t == nil {
+		return err
+	}
+	if err := t.remove(keyOf(a)); err != nil {
+		return err
+	}
+	if t.count > 0 {
+		return nil
+	}
+	if err := s.closeTable(); err != nil {
+		return err
+	}
+	if err := os.Remove(s.tablePath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
@@ -159,37 +182,37 @@ func (s *DiskStore) rebuild() error {
 	return s.cleanTemps()
 }
 
-// syncIndex rewrites the index to describe exactly the reservations rs:
-// entries already right are kept, others rewritten, extra ones removed.
+// syncIndex rewrites the index to describe exactly the reservations rs,
+// in place when the table exists (no inode is created), and removes it
+// when rs is empty. It also removes the per-attachment index files an
+// earlier version kept in .podnet/index/.
 func (s *DiskStore) syncIndex(rs []Reservation) error {
-	want := map[string][]byte{}
-	byAtt := map[Attachment][]net.IP{}
-	for _, r := range rs {
-		byAtt[r.Attachment] = append(byAtt[r.Attachment], r.IP)
+	if err := os.RemoveAll(s.legacyIndex); err != nil {
+		return fmt.Errorf("remove the old index directory: %w", err)
 	}
-	for a, ips := range byAtt {
-		want[indexKey(a)] = encodeIndex(a, ips)
-	}
-	names, err := readDirNames(s.index)
-	if err != nil {
+	if err := s.closeTable(); err != nil {
 		return err
 	}
-	for _, n := range names {
-		path := filepath.Join(s.index, n)
-		if w, ok := want[n]; ok {
-			if b, err := readSmall(path); err == nil && bytes.Equal(b, w) {
-				delete(want, n)
-				continue
-			}
+	byAtt := map[Attachment][]net.IP{}
+	var order []Attachment
+	for _, r := range rs {
+		if _, ok := byAtt[r.Attachment]; !ok {
+			order = append(order, r.Attachment)
 		}
-		if err := os.RemoveAll(path); err != nil {
-			return fmt.Errorf("remove stale index entry: %w", err)
-		}
+		byAtt[r.Attachment] = append(byAtt[r.Attachment], r.IP)
 	}
-	for n, w := range want {
-		if err := writeFileAtomic(s.tmp, filepath.Join(s.index, n), w, false); err != nil {
-			return fmt.Errorf("write index entry: %w", err)
+	if len(order) == 0 {
+		if err := os.Remove(s.tablePath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove index: %w", err)
 		}
+		return nil
+	}
+	entries := make([]tableEntry, 0, len(order))
+	for _, a := range order {
+		entries = append(entries, tableEntry{key: keyOf(a), ips: byAtt[a]})
+	}
+	if err := overwriteFile(s.tablePath(), buildTable(entries), true); err != nil {
+		return fmt.Errorf("write index: %w", err)
 	}
 	return nil
 }

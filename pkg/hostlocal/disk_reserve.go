@@ -257,7 +257,7 @@ func (s *DiskStore) Reserved() (map[string]struct{}, error) {
 
 // Probe is part of Store: create, fsync and remove a file in the store.
 func (s *DiskStore) Probe() error {
-	for _, d := range []string{s.dir, s.meta, s.index, s.tmp} {
+	for _, d := range []string{s.dir, s.meta, s.tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("create store directory: %w", err)
 		}

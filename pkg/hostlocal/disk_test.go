@@ -372,7 +372,7 @@ func TestDiskStaleIndexEntryDistrusted(t *testing.T) {
 	if err := p.Check(att(1), c, nil); err == nil {
 		t.Fatal("CHECK passed for an address now owned by c9")
 	}
-	if b, err := os.ReadFile(filepath.Join(st.Dir(), metaName, stampName)); strings.HasPrefix(string(b), "v1 ") {
+	if b, err := os.ReadFile(filepath.Join(st.Dir(), metaName, stampName)); strings.HasPrefix(string(b), "v2 ") {
 		t.Fatalf("stamp %q kept after a stale index entry was seen (%v)", b, err)
 	}
 	if rel, err := p.Release(Attachment{ContainerID: "c9", IfName: "eth0"}); err != nil || len(rel) != 1 {
