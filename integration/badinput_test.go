@@ -168,14 +168,24 @@ func runBadInput(t *testing.T, tg badTarget, cases []badCase) {
 			}
 		})
 	}
-	t.Run("no CNI_COMMAND prints the version, does nothing", func(t *testing.T) {
+	t.Run("no CNI_COMMAND with a config is refused, does nothing", func(t *testing.T) {
 		before := nodeSnapshot(t, tg.node, tg.dir)
 		env := []string{"CNI_CONTAINERID=" + tg.pod.ContainerID, "CNI_NETNS=" + tg.pod.Path, "CNI_IFNAME=eth0", "CNI_PATH=" + bin}
 		run := testutil.ExecPlugin(t, tg.node, filepath.Join(bin, tg.plugin), env, []byte(tg.good))
-		// As the reference plugins (skel): no command is a human at a
-		// shell, answered with the version on stderr, exit 0.
-		if run.ExitCode != 0 || run.Stdout != "" || !strings.Contains(run.Stderr, "CNI protocol versions supported") {
-			t.Fatalf("exit %d stdout %q stderr %q, want exit 0, nothing on stdout, the versions on stderr", run.ExitCode, run.Stdout, run.Stderr)
+		if e := run.CNIError(t); run.ExitCode != 1 || e.Code != 4 || !strings.Contains(e.Msg, "CNI_COMMAND is not set") {
+			t.Fatalf("exit %d error %+v, want exit 1, code 4 naming CNI_COMMAND", run.ExitCode, e)
+		}
+		if after := nodeSnapshot(t, tg.node, tg.dir); after != before {
+			t.Fatalf("changed the node:\n%s\nwas\n%s", after, before)
+		}
+	})
+	t.Run("no CNI_COMMAND and no stdin prints the version, does nothing", func(t *testing.T) {
+		before := nodeSnapshot(t, tg.node, tg.dir)
+		run := testutil.ExecPlugin(t, tg.node, filepath.Join(bin, tg.plugin), nil, nil)
+		// As every CNI plugin (skel): no command and nothing on stdin is a
+		// human at a shell, answered with the version on stderr, exit 0.
+		if run.ExitCode != 0 || run.Stdout != "" || !strings.Contains(run.Stderr, "CNI protocol versions supported") || !strings.Contains(run.Stderr, "podnet") {
+			t.Fatalf("exit %d stdout %q stderr %q, want exit 0, nothing on stdout, podnet and the versions on stderr", run.ExitCode, run.Stdout, run.Stderr)
 		}
 		if after := nodeSnapshot(t, tg.node, tg.dir); after != before {
 			t.Fatalf("changed the node:\n%s\nwas\n%s", after, before)

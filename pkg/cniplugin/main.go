@@ -64,6 +64,11 @@ func run(p Plugin, stdin io.Reader, stdout, stderr io.Writer) int {
 	if p.Versions == nil {
 		p.Versions = version.All
 	}
+	if os.Getenv("CNI_COMMAND") == "" {
+		if err := refuseConfigWithoutCommand(stdin); err != nil {
+			return fail(stdout, stderr, p.Name, err)
+		}
+	}
 	if os.Getenv("CNI_COMMAND") != "" && os.Getenv("CNI_COMMAND") != "VERSION" {
 		data, err := io.ReadAll(io.LimitReader(stdin, MaxConfigSize+1))
 		if err != nil {
@@ -93,6 +98,25 @@ func run(p Plugin, stdin io.Reader, stdout, stderr io.Writer) int {
 		return fail(stdout, stderr, p.Name, e)
 	}
 	return 0
+}
+
+// refuseConfigWithoutCommand tells apart the two callers that set no
+// CNI_COMMAND. A person at a shell (stdin a terminal, or empty) gets skel's
+// version lines on stderr and exit 0, as with every CNI plugin. A caller
+// that pipes a network config but forgot CNI_COMMAND gets code 4, rather
+// than an exit 0 that looks like success and did nothing.
+func refuseConfigWithoutCommand(stdin io.Reader) error {
+	if f, ok := stdin.(*os.File); ok {
+		if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice != 0 {
+			return nil
+		}
+	}
+	data, _ := io.ReadAll(io.LimitReader(stdin, MaxConfigSize))
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	return Errorf(ErrInvalidEnvironment, "CNI_COMMAND is not set, but a network config came on stdin; "+
+		"set CNI_COMMAND to ADD, DEL, CHECK, STATUS, GC or VERSION (run with no stdin to print the plugin's version)")
 }
 
 // replaceStdin lets skel read the already-read config from a pipe.
