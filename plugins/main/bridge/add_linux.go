@@ -52,7 +52,7 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	att, linkErr := setupLinks(lp, pod, c.Log)
 	var podJob *podSetup
 	if linkErr == nil {
-		podJob = startPodSetup(pod, lp, conf.l3())
+		podJob = startPodSetup(pod, lp, att.host.Attrs().ParentIndex, conf.l3())
 	}
 	linksDone := time.Since(start)
 	out := <-ipamCh

@@ -21,7 +21,7 @@ const dadTimeout = 5 * time.Second
 // setupPod configures the pod end inside its namespace and returns it
 // (see podSetup); a is nil in L2 mode.
 func setupPod(pod ns.NetNS, p linkPlan, a *addrPlan) (netlink.Link, error) {
-	s := startPodSetup(pod, p, a != nil)
+	s := startPodSetup(pod, p, 0, a != nil)
 	s.proceed(a)
 	return s.wait()
 }
@@ -56,14 +56,16 @@ type podOutcome struct {
 // addresses were known.
 var errPodSetupAborted = errors.New("pod setup aborted")
 
-// startPodSetup starts the first step; l3 says whether addresses follow.
-func startPodSetup(pod ns.NetNS, p linkPlan, l3 bool) *podSetup {
+// startPodSetup starts the first step. index is the pod end's ifindex in
+// the pod (the host end's peer index), 0 to look it up by name; l3 says
+// whether addresses follow.
+func startPodSetup(pod ns.NetNS, p linkPlan, index int, l3 bool) *podSetup {
 	s := &podSetup{plan: make(chan podStep, 1), done: make(chan podOutcome, 1)}
 	go func() {
 		var o podOutcome
 		o.err = pod.Do(func(ns.NetNS) error {
 			var err error
-			o.link, err = configurePod(p, l3, s.plan)
+			o.link, err = configurePod(p, index, l3, s.plan)
 			return err
 		})
 		s.done <- o
@@ -100,10 +102,10 @@ func (s *podSetup) abort() {
 }
 
 // configurePod runs both steps in the pod's namespace.
-func configurePod(p linkPlan, l3 bool, plan <-chan podStep) (netlink.Link, error) {
-	l, err := netlinksafe.LinkByName(p.PodIf)
+func configurePod(p linkPlan, index int, l3 bool, plan <-chan podStep) (netlink.Link, error) {
+	l, err := podLink(p.PodIf, index)
 	if err != nil {
-		return nil, fmt.Errorf("find %q in the pod: %w", p.PodIf, err)
+		return nil, err
 	}
 	var dadErr error
 	if l3 {
@@ -147,16 +149,34 @@ func configurePod(p linkPlan, l3 bool, plan <-chan podStep) (netlink.Link, error
 	if err != nil {
 		return nil, fmt.Errorf("read %q in the pod: %w", p.PodIf, err)
 	}
+	if link.Attrs().Name != p.PodIf {
+		return nil, fmt.Errorf("read %q in the pod: ifindex %d is %q", p.PodIf, l.Attrs().Index, link.Attrs().Name)
+	}
 	return link, nil
+}
+
+// podLink returns the pod end to configure: by the ifindex the kernel
+// reported as the host end's peer when known (it was created by this very
+// call, so no lookup is needed), else by name.
+func podLink(name string, index int) (netlink.Link, error) {
+	if index > 0 {
+		return &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Index: index, Name: name}}, nil
+	}
+	l, err := netlinksafe.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("find %q in the pod: %w", name, err)
+	}
+	return l, nil
 }
 
 // podSysctls sets what the reference sets on the pod interface before
 // any address is known: arp_notify=1, and DAD off (accept_dad=0) unless
-// enabledad (then accept_dad=1, enhanced_dad=1). The namespace may have
-// IPv6 disabled: a missing IPv6 key is returned as dadErr, an error only
-// if an IPv6 address comes.
+// enabledad (then accept_dad=1, enhanced_dad=1). The interface was just
+// created with the namespace's defaults, so the keys are written without
+// being read first. The namespace may have IPv6 disabled: a missing IPv6
+// key is returned as dadErr, an error only if an IPv6 address comes.
 func podSysctls(p linkPlan) (dadErr, err error) {
-	if err := ensureSysctl("net/ipv4/conf/"+p.PodIf+"/arp_notify", "1"); err != nil {
+	if err := writeSysctl("net/ipv4/conf/"+p.PodIf+"/arp_notify", "1"); err != nil {
 		return nil, fmt.Errorf("pod: %w", err)
 	}
 	dad := "0"
@@ -165,7 +185,7 @@ func podSysctls(p linkPlan) (dadErr, err error) {
 		keys = [][2]string{{"net/ipv6/conf/" + p.PodIf + "/accept_dad", "1"}, {"net/ipv6/conf/" + p.PodIf + "/enhanced_dad", "1"}}
 	}
 	for _, kv := range keys {
-		err := ensureSysctl(kv[0], kv[1])
+		err := writeSysctl(kv[0], kv[1])
 		if errors.Is(err, syscall.ENOENT) {
 			return err, nil
 		}

@@ -107,7 +107,12 @@ func TestPrivilegedPodSide(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		l, err := setupPod(podNS, lp, ap)
+		if att.host.Attrs().ParentIndex == 0 {
+			t.Error("the host veth does not report its peer's ifindex")
+		}
+		job := startPodSetup(podNS, lp, att.host.Attrs().ParentIndex, true)
+		job.proceed(ap)
+		l, err := job.wait()
 		if err != nil {
 			return err
 		}
@@ -153,10 +158,11 @@ func TestPrivilegedPodSetupAbort(t *testing.T) {
 	podNS, _ := ns.GetNS(pod.Path)
 	defer podNS.Close()
 	err := node.Do(func() error {
-		if _, err := setupLinks(lp, podNS, discardLog()); err != nil {
+		att, err := setupLinks(lp, podNS, discardLog())
+		if err != nil {
 			return err
 		}
-		s := startPodSetup(podNS, lp, true)
+		s := startPodSetup(podNS, lp, att.host.Attrs().ParentIndex, true)
 		s.abort()
 		if _, err := s.wait(); !errors.Is(err, errPodSetupAborted) {
 			t.Errorf("aborted pod setup returned %v", err)
