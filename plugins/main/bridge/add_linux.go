@@ -123,10 +123,13 @@ func setupLinks(lp linkPlan, pod ns.NetNS, log *slog.Logger) (*attachment, error
 	if mtu == 0 {
 		mtu = br.Attrs().MTU
 	}
-	if att.host, err = createVeth(lp, mtu, pod, log); err != nil {
+	if att.host, err = createVeth(lp, mtu, br.Attrs().Index, pod, log); err != nil {
 		return att, err
 	}
-	return att, setupPort(att.host, br, lp)
+	if err := portSysctls(lp.HostVeth); err != nil {
+		return att, err
+	}
+	return att, configurePort(att.host, lp)
 }
 
 // setupNode does the node side of L3: gateway addresses, forwarding, the

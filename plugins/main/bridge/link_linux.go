@@ -114,17 +114,25 @@ func convergeBridge(br netlink.Link, p linkPlan) error {
 var errIfExists = errors.New("interface already exists in the pod")
 
 // createVeth creates the pair in one netlink call: the host end in the
-// node's namespace with a pinned MAC, the pod end directly in the pod's
-// namespace with the planned name and MAC. A host end of the same name is
-// a leftover of this very attachment (the name hashes network, container
-// and interface): it is deleted and the pair created again.
-// Equivalent to: `ip link add $host type veth peer name $if netns $pod`.
-func createVeth(p linkPlan, mtu int, pod ns.NetNS, log *slog.Logger) (netlink.Link, error) {
+// node's namespace with a pinned MAC, already a port of the bridge (master
+// index; 0: none) and up, the pod end down and directly in the pod's
+// namespace with the planned name and MAC. The host end has no carrier,
+// so no traffic and no IPv6 autoconfiguration, until the pod end comes up.
+// A host end of the same name is a leftover of this very attachment (the
+// name hashes network, container and interface): it is deleted and the
+// pair created again.
+// Equivalent to: `ip link add $host mtu $mtu master $br up type veth peer
+// name $if netns $pod`.
+func createVeth(p linkPlan, mtu, master int, pod ns.NetNS, log *slog.Logger) (netlink.Link, error) {
 	for attempt := 0; ; attempt++ {
 		la := netlink.NewLinkAttrs()
 		la.Name = p.HostVeth
 		la.MTU = mtu
 		la.HardwareAddr = randomMAC()
+		la.MasterIndex = master
+		if master != 0 {
+			la.Flags = net.FlagUp
+		}
 		veth := &netlink.Veth{
 			LinkAttrs:        la,
 			PeerName:         p.PodIf,
@@ -179,39 +187,56 @@ func deleteHostVeth(name string) (bool, error) {
 	return true, nil
 }
 
-// setupPort makes the host end a bridge port: while it is still down,
-// accept_ra=0 and IPv6 off (a bridge port needs no address of its own, so
+// setupPort makes an existing link a bridge port: the sysctls while it is
+// down, master, port flags and VLANs, then up.
+// Equivalent to: `ip link set $l master $br; ...; ip link set $l up`.
+func setupPort(l, br netlink.Link, p linkPlan) error {
+	if err := portSysctls(l.Attrs().Name); err != nil {
+		return err
+	}
+	if err := netlink.LinkSetMasterByIndex(l, br.Attrs().Index); err != nil {
+		return fmt.Errorf("attach %q to bridge %q: %w", l.Attrs().Name, p.Bridge, err)
+	}
+	if err := configurePort(l, p); err != nil {
+		return err
+	}
+	if err := netlink.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %q up: %w", l.Attrs().Name, err)
+	}
+	return nil
+}
+
+// portSysctls turns off router advertisements and IPv6 on a bridge port
+// before it has a carrier: a bridge port needs no address of its own, so
 // it neither learns from a pod's router advertisements nor spends DAD and
-// MLD work per pod); then master, hairpin and isolation flags, VLANs, up.
-// Equivalent to: `sysctl net.ipv6.conf.$host.accept_ra=0
-// net.ipv6.conf.$host.disable_ipv6=1; ip link set $host master $br;
-// bridge link set dev $host hairpin on isolated on; ip link set $host up`.
-func setupPort(host, br netlink.Link, p linkPlan) error {
-	name := host.Attrs().Name
+// MLD work per pod.
+// Equivalent to: `sysctl net.ipv6.conf.$l.accept_ra=0
+// net.ipv6.conf.$l.disable_ipv6=1`.
+func portSysctls(name string) error {
 	for _, key := range []string{"accept_ra=0", "disable_ipv6=1"} {
 		k, v, _ := strings.Cut(key, "=")
 		if err := writeSysctl("net/ipv6/conf/"+name+"/"+k, v); err != nil && !errors.Is(err, syscall.ENOENT) {
 			return fmt.Errorf("veth %q: %w", name, err)
 		}
 	}
-	if err := netlink.LinkSetMasterByIndex(host, br.Attrs().Index); err != nil {
-		return fmt.Errorf("attach veth %q to bridge %q: %w", name, p.Bridge, err)
-	}
+	return nil
+}
+
+// configurePort sets the hairpin and isolated flags and the VLANs of a
+// bridge port.
+// Equivalent to: `bridge link set dev $l hairpin on isolated on; bridge
+// vlan add ...`.
+func configurePort(l netlink.Link, p linkPlan) error {
+	name := l.Attrs().Name
 	if p.Hairpin {
-		if err := netlink.LinkSetHairpin(host, true); err != nil {
+		if err := netlink.LinkSetHairpin(l, true); err != nil {
 			return fmt.Errorf("set hairpin on bridge port %q: %w", name, err)
 		}
 	}
 	if p.Isolated {
-		if err := netlink.LinkSetIsolated(host, true); err != nil {
+		if err := netlink.LinkSetIsolated(l, true); err != nil {
 			return fmt.Errorf("set isolated on bridge port %q: %w", name, err)
 		}
 	}
-	if err := setupPortVlans(host, p); err != nil {
-		return err
-	}
-	if err := netlink.LinkSetUp(host); err != nil {
-		return fmt.Errorf("set veth %q up: %w", name, err)
-	}
-	return nil
+	return setupPortVlans(l, p)
 }

@@ -48,13 +48,13 @@ func TestPrivilegedLinks(t *testing.T) {
 			return err
 		}
 		// A second ADD of the same attachment replaces the leftover pair.
-		if _, err := createVeth(lp, 1400, podNS, log); err != nil {
+		if _, err := createVeth(lp, 1400, att.bridge.Attrs().Index, podNS, log); err != nil {
 			return err
 		}
 		// A name taken in the pod by something else is code 4.
 		other := lp
 		other.HostVeth, other.PodIf = "vethother", "lo"
-		if _, err := createVeth(other, 1400, podNS, log); cniplugin.Code(err) != cniplugin.ErrInvalidEnvironment || !errors.Is(err, errIfExists) {
+		if _, err := createVeth(other, 1400, 0, podNS, log); cniplugin.Code(err) != cniplugin.ErrInvalidEnvironment || !errors.Is(err, errIfExists) {
 			t.Errorf("veth with a taken pod name: %v (code %d), want code 4", err, cniplugin.Code(err))
 		}
 		gone, err := deleteHostVeth(lp.HostVeth)
