@@ -49,11 +49,10 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 		res, err := ipam.Add(ctx)
 		ipamCh <- ipamOutcome{res, err, time.Since(start)}
 	}()
-	att, linkErr := setupLinks(lp, pod, c.Log)
 	var podJob *podSetup
-	if linkErr == nil {
-		podJob = startPodSetup(pod, lp, att.host.Attrs().ParentIndex, conf.l3())
-	}
+	att, linkErr := setupLinks(lp, pod, func(host netlink.Link) {
+		podJob = startPodSetup(pod, lp, host.Attrs().ParentIndex, conf.l3())
+	}, c.Log)
 	linksDone := time.Since(start)
 	out := <-ipamCh
 	defer func() {
@@ -110,9 +109,11 @@ func configure(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps, lp
 }
 
 // setupLinks ensures the bridge, creates the veth pair and makes its host
-// end a port of the bridge. The returned attachment holds what exists even
-// on error, for undo.
-func setupLinks(lp linkPlan, pod ns.NetNS, log *slog.Logger) (*attachment, error) {
+// end a port of the bridge. onVeth, when not nil, is called as soon as
+// the pair exists, so that the pod end is configured while the host end is
+// finished. The returned attachment holds what exists even on error, for
+// undo.
+func setupLinks(lp linkPlan, pod ns.NetNS, onVeth func(host netlink.Link), log *slog.Logger) (*attachment, error) {
 	att := &attachment{}
 	br, err := ensureBridge(lp, log)
 	if err != nil {
@@ -125,6 +126,9 @@ func setupLinks(lp linkPlan, pod ns.NetNS, log *slog.Logger) (*attachment, error
 	}
 	if att.host, err = createVeth(lp, mtu, br.Attrs().Index, pod, log); err != nil {
 		return att, err
+	}
+	if onVeth != nil {
+		onVeth(att.host)
 	}
 	if err := portSysctls(lp.HostVeth); err != nil {
 		return att, err

@@ -34,7 +34,7 @@ func TestPrivilegedLinks(t *testing.T) {
 	}
 	defer podNS.Close()
 	err = node.Do(func() error {
-		att, err := setupLinks(lp, podNS, log)
+		att, err := setupLinks(lp, podNS, nil, log)
 		if err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func TestPrivilegedPodSide(t *testing.T) {
 	podNS, _ := ns.GetNS(pod.Path)
 	defer podNS.Close()
 	err = node.Do(func() error {
-		att, err := setupLinks(lp, podNS, discardLog())
+		att, err := setupLinks(lp, podNS, nil, discardLog())
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func TestPrivilegedPodSetupAbort(t *testing.T) {
 	podNS, _ := ns.GetNS(pod.Path)
 	defer podNS.Close()
 	err := node.Do(func() error {
-		att, err := setupLinks(lp, podNS, discardLog())
+		att, err := setupLinks(lp, podNS, nil, discardLog())
 		if err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func TestPrivilegedCheckPod(t *testing.T) {
 		return err
 	}
 	err = node.Do(func() error {
-		if _, err := setupLinks(lp, podNS, discardLog()); err != nil {
+		if _, err := setupLinks(lp, podNS, nil, discardLog()); err != nil {
 			return err
 		}
 		_, err := setupPod(podNS, lp, ap)
