@@ -1223,3 +1223,39 @@ func BenchmarkBridgeDelFloor(b *testing.B) {
 	b.ReportMetric(medianMS(links), "dellink-p50-ms")
 	b.ReportMetric(medianMS(links)/medianMS(dels), "dellink-share")
 }
+
+// TestBridgeReusedIPReachableFromPeers: a pod that talked to the previous
+// holder of an address reaches the new holder with its first ping: the
+// node still had a neighbor entry for the address, so the new pod
+// announces it (gratuitous ARP) and the peer's cached MAC is replaced.
+// Fresh addresses are not announced to every pod on the bridge.
+func TestBridgeReusedIPReachableFromPeers(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	rt := testutil.NewRuntime(t, node, "bridge", "host-local")
+	list := bridgeNet{Bridge: map[string]any{"isGateway": true}, Ranges: v4Range("10.38.0.0/24")}.conflist(t, node.Dir)
+	peer, _ := addPod(t, rt, list, "peer", nil)
+	args := [][2]string{{"IP", "10.38.0.50"}}
+	old := testutil.Attachment{Pod: testutil.NewPod(t, "old"), IfName: "eth0", Args: args}
+	if _, err := rt.Add(ctx, list, old); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustPing(t, node.NetNS, "10.38.0.50")
+	testutil.MustPing(t, peer.Pod.NetNS, "10.38.0.50")
+	if err := rt.Del(ctx, list, old); err != nil {
+		t.Fatal(err)
+	}
+	fresh := testutil.Attachment{Pod: testutil.NewPod(t, "new"), IfName: "eth0", Args: args}
+	if _, err := rt.Add(ctx, list, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.Ping(peer.Pod.NetNS, "10.38.0.50", 1); err != nil {
+		t.Fatalf("first ping from a peer to the reused address: %v\npeer neighbors: %v", err, peer.Pod.Neighbors(t))
+	}
+	// A fresh address: the peer hears no announcement for it.
+	before := strings.Join(peer.Pod.Neighbors(t), "\n")
+	addPod(t, rt, list, "other", nil)
+	if after := strings.Join(peer.Pod.Neighbors(t), "\n"); after != before {
+		t.Fatalf("peer neighbors changed on an ADD of a fresh address:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}

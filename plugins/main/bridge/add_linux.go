@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	current "github.com/containernetworking/cni/pkg/types/100"
@@ -80,14 +81,15 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	return attachmentResult(att, c.Netns, ap)
 }
 
-// configure does what follows the links and IPAM: the pod's second step
-// and the node side (L3) side by side, then the spoof check and the wait
+// configure does what follows the links and IPAM: the pod's addresses and
+// the node side (L3) side by side (the pod announces the addresses the
+// node still had neighbor entries for), then the spoof check and the wait
 // for the port.
 func configure(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps, lp linkPlan, podJob *podSetup, att *attachment, ap *addrPlan) error {
 	podJob.proceed(ap)
 	var nodeErr error
 	if ap != nil {
-		nodeErr = setupNode(ctx, conf, lp, att, ap, d, c.Log)
+		nodeErr = setupNode(ctx, conf, lp, att, ap, d, podJob.announceAddrs, c.Log)
 	}
 	var err error
 	if att.pod, err = podJob.wait(); err != nil {
@@ -137,8 +139,9 @@ func setupLinks(lp linkPlan, pod ns.NetNS, onVeth func(host netlink.Link), log *
 }
 
 // setupNode does the node side of L3: gateway addresses, forwarding, the
-// neighbor entries of reused addresses, masquerade.
-func setupNode(ctx context.Context, conf *netConf, lp linkPlan, att *attachment, ap *addrPlan, d deps, log *slog.Logger) error {
+// neighbor entries of reused addresses (handed to announce, for the pod
+// to announce to its peers), masquerade.
+func setupNode(ctx context.Context, conf *netConf, lp linkPlan, att *attachment, ap *addrPlan, d deps, announce func([]net.IP), log *slog.Logger) error {
 	gwLink := att.bridge
 	if conf.IsGW && lp.PVID != 0 {
 		vl, err := ensureVlanGateway(att.bridge, lp)
@@ -153,9 +156,11 @@ func setupNode(ctx context.Context, conf *netConf, lp linkPlan, att *attachment,
 	if err := enableForwarding(ap.Forward4, ap.Forward6); err != nil {
 		return err
 	}
-	if err := forgetNeighbors(gwLink, ap.PodAddrs); err != nil {
+	reused, err := forgetNeighbors(gwLink, ap.PodAddrs)
+	if err != nil {
 		return err
 	}
+	announce(reused)
 	if len(ap.Masq) == 0 {
 		return nil
 	}

@@ -134,20 +134,29 @@ func enableForwarding(v4, v6 bool) error {
 // forgetNeighbors deletes the bridge's neighbor entries for the pod's
 // addresses: a reused address may still map to the previous pod's MAC,
 // which would leave the new pod unreachable from the node until the entry
-// ages out (~10 s). A missing entry is the common case and fine.
+// ages out (~10 s). A missing entry is the common case and fine. It
+// returns the IPv4 addresses it found an entry for: recently used by a
+// previous pod, so peers may hold the stale MAC too.
 // Equivalent to: `ip neigh del $ip dev $br`.
-func forgetNeighbors(l netlink.Link, addrs []net.IPNet) error {
+func forgetNeighbors(l netlink.Link, addrs []net.IPNet) ([]net.IP, error) {
+	var reused []net.IP
 	for _, a := range addrs {
 		fam := netlink.FAMILY_V4
 		if a.IP.To4() == nil {
 			fam = netlink.FAMILY_V6
 		}
 		err := netlink.NeighDel(&netlink.Neigh{LinkIndex: l.Attrs().Index, Family: fam, IP: a.IP})
-		if err != nil && !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("delete stale neighbor %s on %q: %w", a.IP, l.Attrs().Name, err)
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH) {
+			continue // no entry: the address was not in use lately
+		}
+		if err != nil {
+			return nil, fmt.Errorf("delete stale neighbor %s on %q: %w", a.IP, l.Attrs().Name, err)
+		}
+		if fam == netlink.FAMILY_V4 {
+			reused = append(reused, a.IP)
 		}
 	}
-	return nil
+	return reused, nil
 }
 
 // portUpTimeout bounds the wait for the host veth to come up.

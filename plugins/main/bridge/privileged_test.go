@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
@@ -148,8 +150,8 @@ func TestPrivilegedPodSide(t *testing.T) {
 }
 
 // TestPrivilegedPodSetupAbort: an ADD that fails while IPAM runs aborts the
-// pod setup after its first step: the sysctls are set, no address is added
-// and the link stays down.
+// pod setup after its first step: the sysctls are set and the link is up,
+// but no address is added.
 func TestPrivilegedPodSetupAbort(t *testing.T) {
 	node := testutil.NewNode(t, "node")
 	pod := testutil.NewPod(t, "pod")
@@ -178,8 +180,8 @@ func TestPrivilegedPodSetupAbort(t *testing.T) {
 	}
 	link := pod.MustExec(t, "ip", "-o", "link", "show", "dev", "eth0")
 	addrs := pod.MustExec(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
-	if !strings.Contains(link, "state DOWN") || strings.TrimSpace(addrs) != "" {
-		t.Errorf("pod eth0 after abort: %s / addresses %q; want down, none", link, addrs)
+	if !strings.Contains(link, ",UP") || strings.TrimSpace(addrs) != "" {
+		t.Errorf("pod eth0 after abort: %s / addresses %q; want up, no address", link, addrs)
 	}
 }
 
@@ -223,5 +225,61 @@ func TestPrivilegedCheckPod(t *testing.T) {
 	pod.MustExec(t, "ip", "addr", "del", "fd00:9::5/64", "dev", "eth0")
 	if err := check(); err == nil || !strings.Contains(err.Error(), "address fd00:9::5/64 is missing") {
 		t.Fatalf("CHECK without the IPv6 address: %v", err)
+	}
+}
+
+// TestPrivilegedAnnounceReused: a peer that still maps an address to the
+// previous pod's MAC learns the new pod's MAC from the announcement step 3
+// makes, and an address not handed to it is not announced.
+func TestPrivilegedAnnounceReused(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	peer, pod := testutil.NewPod(t, "peer"), testutil.NewPod(t, "pod")
+	conf := mustConf(t, `{"cniVersion":"1.1.0","name":"n","type":"bridge","bridge":"br9","ipam":{"type":"x"}}`)
+	plan := func(ip string) *addrPlan {
+		ap, err := planAddrs(conf, ipamResult(t, `{"cniVersion":"1.1.0","ips":[{"address":"`+ip+`/24"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ap
+	}
+	attach := func(p *testutil.Pod, cid, ip string, announce []net.IP) {
+		podNS, _ := ns.GetNS(p.Path)
+		defer podNS.Close()
+		lp := planLinks(conf, cid, "eth0")
+		err := node.Do(func() error {
+			att, err := setupLinks(lp, podNS, nil, discardLog())
+			if err != nil {
+				return err
+			}
+			job := startPodSetup(podNS, lp, att.host.Attrs().ParentIndex, true)
+			job.proceed(plan(ip))
+			job.announceAddrs(announce)
+			_, err = job.wait()
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	attach(peer, "peer", "10.9.9.2", nil)
+	// The peer still maps .5 and .6 to a pod that is gone.
+	for _, ip := range []string{"10.9.9.5", "10.9.9.6"} {
+		peer.MustExec(t, "ip", "neigh", "replace", ip, "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "stale")
+	}
+	attach(pod, "pod", "10.9.9.5", []net.IP{net.ParseIP("10.9.9.5")})
+	mac := strings.Fields(pod.MustExec(t, "cat", "/sys/class/net/eth0/address"))[0]
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got := peer.MustExec(t, "ip", "neigh", "show", "10.9.9.5", "dev", "eth0")
+		if strings.Contains(got, mac) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("peer's entry for the reused address after the announcement: %q, want %s", got, mac)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := peer.MustExec(t, "ip", "neigh", "show", "10.9.9.6", "dev", "eth0"); !strings.Contains(got, "02:00:00:00:00:99") {
+		t.Fatalf("an address that was not announced changed: %q", got)
 	}
 }
