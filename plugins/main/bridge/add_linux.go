@@ -78,7 +78,7 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 		return nil, err
 	}
 	c.Log.Debug("attached", "veth", lp.HostVeth, "links", linksDone, "ipam", out.took, "total", time.Since(start))
-	return attachmentResult(att, c.Netns, ap)
+	return attachmentResult(att, c.Netns, ap), nil
 }
 
 // configure does what follows the links and IPAM: the pod's addresses and
@@ -87,10 +87,7 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 // for the port.
 func configure(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps, lp linkPlan, podJob *podSetup, att *attachment, ap *addrPlan) error {
 	podJob.proceed(ap)
-	var nodeErr error
-	if ap != nil {
-		nodeErr = setupNode(ctx, conf, lp, att, ap, d, podJob.announceAddrs, c.Log)
-	}
+	nodeErr := finishNode(ctx, c, conf, d, lp, podJob, att, ap)
 	var err error
 	if att.pod, err = podJob.wait(); err != nil {
 		return err
@@ -107,6 +104,23 @@ func configure(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps, lp
 	if lp.PodUp {
 		return waitPortUp(att.host)
 	}
+	return nil
+}
+
+// finishNode is the node's part after IPAM, run while the pod configures
+// its addresses: setupNode (L3), then the bridge read back for the result
+// (its MAC may have changed with the new port or the gateway address).
+func finishNode(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps, lp linkPlan, podJob *podSetup, att *attachment, ap *addrPlan) error {
+	if ap != nil {
+		if err := setupNode(ctx, conf, lp, att, ap, d, podJob.announceAddrs, c.Log); err != nil {
+			return err
+		}
+	}
+	br, err := netlink.LinkByIndex(att.bridge.Attrs().Index)
+	if err != nil {
+		return fmt.Errorf("read bridge %q: %w", att.bridge.Attrs().Name, err)
+	}
+	att.bridge = br
 	return nil
 }
 
@@ -195,12 +209,8 @@ func undoAdd(ctx context.Context, att *attachment, out ipamOutcome, ipam ipamCli
 	}
 }
 
-// attachmentResult reads back the links for the result.
-func attachmentResult(att *attachment, sandbox string, ap *addrPlan) (*current.Result, error) {
-	br, err := netlink.LinkByIndex(att.bridge.Attrs().Index)
-	if err != nil {
-		return nil, fmt.Errorf("read bridge %q: %w", att.bridge.Attrs().Name, err)
-	}
+// attachmentResult builds the result from the links as read back.
+func attachmentResult(att *attachment, sandbox string, ap *addrPlan) *current.Result {
 	info := func(l netlink.Link) linkInfo {
 		return linkInfo{Name: l.Attrs().Name, MAC: l.Attrs().HardwareAddr.String(), MTU: l.Attrs().MTU}
 	}
@@ -209,7 +219,7 @@ func attachmentResult(att *attachment, sandbox string, ap *addrPlan) (*current.R
 		i := info(att.vlanGW)
 		vl = &i
 	}
-	return buildResult(info(br), info(att.host), info(att.pod), vl, sandbox, ap), nil
+	return buildResult(info(att.bridge), info(att.host), info(att.pod), vl, sandbox, ap)
 }
 
 // openNetNS opens the pod's namespace; a missing or invalid path is an
