@@ -113,36 +113,23 @@ func convergeBridge(br netlink.Link, p linkPlan) error {
 // errIfExists marks an ADD whose interface name is already taken in the pod.
 var errIfExists = errors.New("interface already exists in the pod")
 
-// createVeth creates the pair in one netlink call: the host end in the
-// node's namespace with a pinned MAC, already a port of the bridge (master
-// index; 0: none) and up, the pod end down and directly in the pod's
-// namespace with the planned name and MAC. The host end has no carrier,
-// so no traffic and no IPv6 autoconfiguration, until the pod end comes up.
-// A host end of the same name is a leftover of this very attachment (the
-// name hashes network, container and interface): it is deleted and the
-// pair created again.
-// Equivalent to: `ip link add $host mtu $mtu master $br up type veth peer
-// name $if netns $pod`.
+// createVeth creates the pair in one netlink call (addVeth): the host end
+// in the node's namespace with a pinned MAC, already a port of the bridge
+// (master index; 0: none) and up, the pod end down and directly in the
+// pod's namespace with the planned name and MAC. The host end has no
+// carrier, so no traffic and no IPv6 autoconfiguration, until the pod end
+// comes up. A host end of the same name is a leftover of this very
+// attachment (the name hashes network, container and interface): it is
+// deleted and the pair created again.
 func createVeth(p linkPlan, mtu, master int, pod ns.NetNS, log *slog.Logger) (netlink.Link, error) {
 	for attempt := 0; ; attempt++ {
-		la := netlink.NewLinkAttrs()
-		la.Name = p.HostVeth
-		la.MTU = mtu
-		la.HardwareAddr = randomMAC()
-		la.MasterIndex = master
-		if master != 0 {
-			la.Flags = net.FlagUp
-		}
-		veth := &netlink.Veth{
-			LinkAttrs:        la,
-			PeerName:         p.PodIf,
-			PeerNamespace:    netlink.NsFd(int(pod.Fd())),
-			PeerHardwareAddr: p.MAC,
-			PeerMTU:          uint32(mtu),
-		}
-		err := netlink.LinkAdd(veth)
+		host, err := addVeth(vethSpec{
+			host: p.HostVeth, peer: p.PodIf, mtu: mtu,
+			hostMAC: randomMAC(), peerMAC: p.MAC,
+			master: master, peerNetNS: int(pod.Fd()),
+		})
 		if err == nil {
-			break
+			return host, nil
 		}
 		if !errors.Is(err, syscall.EEXIST) {
 			return nil, fmt.Errorf("create veth %q with peer %q in %q: %w", p.HostVeth, p.PodIf, pod.Path(), err)
@@ -159,11 +146,6 @@ func createVeth(p linkPlan, mtu, master int, pod ns.NetNS, log *slog.Logger) (ne
 		}
 		log.Warn("deleted a leftover veth of this attachment", "veth", p.HostVeth)
 	}
-	host, err := netlinksafe.LinkByName(p.HostVeth)
-	if err != nil {
-		return nil, fmt.Errorf("find veth %q after creating it: %w", p.HostVeth, err)
-	}
-	return host, nil
 }
 
 // deleteHostVeth deletes a veth by name in the node's namespace; its pod

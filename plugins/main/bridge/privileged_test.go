@@ -5,6 +5,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,5 +282,47 @@ func TestPrivilegedAnnounceReused(t *testing.T) {
 	}
 	if got := peer.MustExec(t, "ip", "neigh", "show", "10.9.9.6", "dev", "eth0"); !strings.Contains(got, "02:00:00:00:00:99") {
 		t.Fatalf("an address that was not announced changed: %q", got)
+	}
+}
+
+// TestPrivilegedAddVeth: one request creates the pair with the host end
+// up and on the bridge, the pod end down in the pod with its name, MAC and
+// MTU, and reports the host end with its peer's ifindex; the same name
+// again is EEXIST.
+func TestPrivilegedAddVeth(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	pod := testutil.NewPod(t, "pod")
+	podNS, _ := ns.GetNS(pod.Path)
+	defer podNS.Close()
+	node.MustExec(t, "ip", "link", "add", "brv", "type", "bridge")
+	spec := vethSpec{host: "vethtest", peer: "eth1", mtu: 1450, hostMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1},
+		peerMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, peerNetNS: int(podNS.Fd())}
+	err := node.Do(func() error {
+		br, err := netlink.LinkByName("brv")
+		if err != nil {
+			return err
+		}
+		spec.master = br.Attrs().Index
+		host, err := addVeth(spec)
+		if err != nil {
+			return err
+		}
+		a := host.Attrs()
+		if a.Name != "vethtest" || a.MasterIndex != spec.master || a.Flags&net.FlagUp == 0 || a.ParentIndex == 0 || a.MTU != 1450 || a.HardwareAddr.String() != "02:00:00:00:00:01" {
+			t.Errorf("host end as reported: %+v", a)
+		}
+		if _, err := addVeth(spec); !errors.Is(err, syscall.EEXIST) {
+			t.Errorf("second create: %v, want EEXIST", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := node.MustExec(t, "ip", "-o", "link", "show", "vethtest"); !strings.Contains(got, "master brv") || !strings.Contains(got, ",UP") {
+		t.Errorf("host end: %s", got)
+	}
+	if got := pod.MustExec(t, "ip", "-o", "link", "show", "eth1"); !strings.Contains(got, "mtu 1450") || !strings.Contains(got, "02:00:00:00:00:02") || strings.Contains(got, ",UP") {
+		t.Errorf("pod end: %s", got)
 	}
 }
