@@ -647,9 +647,10 @@ func TestBridgeStatus(t *testing.T) {
 type benchImpl struct{ name, dir string }
 
 // bridgeBenchImpls returns ours and, when $PODNET_REFERENCE_BIN (or
-// .cache/reference/bin) holds the reference bridge, the reference; both
-// delegate to the same host-local (ours), so the figures compare the
-// bridge plugins alone.
+// .cache/reference/bin) holds the reference bridge, the reference; the
+// reference execs our host-local binary, ours runs the same host-local code
+// in its own process, so the figures compare the bridge plugins with the
+// same IPAM code.
 func bridgeBenchImpls(b *testing.B) []benchImpl {
 	ours := testutil.BinDir(b, "bridge", "host-local")
 	impls := []benchImpl{{"ours", ours}}
