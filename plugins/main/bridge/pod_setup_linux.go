@@ -22,12 +22,13 @@ func setupPod(pod ns.NetNS, p linkPlan, a *addrPlan) (netlink.Link, error) {
 // in three steps, so that the first overlaps with IPAM and the second with
 // the node side:
 //
-//  1. at once: find the link, set arp_notify and the DAD settings, and
-//     bring the link up (before any address, as the reference does, so
-//     that coming up announces nothing to every pod on the bridge);
-//  2. with the address plan: the IPv6 switches when an IPv6 address is
-//     coming, the addresses, the routes, and with enabledad the wait for
-//     DAD to finish;
+//  1. at once: find the link, set arp_notify and the DAD settings;
+//  2. with the address plan (so that an ADD that fails in IPAM never gives
+//     the bridge a carrier): link up before any address, as the reference
+//     does, so that coming up announces nothing to every pod on the
+//     bridge; the IPv6 switches when an IPv6 address is coming, the
+//     addresses, the routes, and with enabledad the wait for DAD to
+//     finish;
 //  3. with the node side's findings: a gratuitous ARP for each IPv4
 //     address the node still had a neighbor entry for (a reused address
 //     that peers may map to the previous pod's MAC); then the link is read
@@ -132,14 +133,14 @@ func configurePod(p linkPlan, index int, l3 bool, plan, announce <-chan podStep)
 			return nil, err
 		}
 	}
+	step := <-plan
+	if step.abort {
+		return nil, errPodSetupAborted
+	}
 	if p.PodUp {
 		if err := netlink.LinkSetUp(l); err != nil {
 			return nil, fmt.Errorf("set %q up in the pod: %w", p.PodIf, err)
 		}
-	}
-	step := <-plan
-	if step.abort {
-		return nil, errPodSetupAborted
 	}
 	if a := step.addrs; a != nil {
 		if err := configurePodAddrs(l, p, a, dadErr); err != nil {

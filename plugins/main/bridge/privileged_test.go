@@ -151,8 +151,8 @@ func TestPrivilegedPodSide(t *testing.T) {
 }
 
 // TestPrivilegedPodSetupAbort: an ADD that fails while IPAM runs aborts the
-// pod setup after its first step: the sysctls are set and the link is up,
-// but no address is added.
+// pod setup after its first step: the sysctls are set, but the link stays
+// down (the bridge gets no carrier from it) and has no address.
 func TestPrivilegedPodSetupAbort(t *testing.T) {
 	node := testutil.NewNode(t, "node")
 	pod := testutil.NewPod(t, "pod")
@@ -181,8 +181,8 @@ func TestPrivilegedPodSetupAbort(t *testing.T) {
 	}
 	link := pod.MustExec(t, "ip", "-o", "link", "show", "dev", "eth0")
 	addrs := pod.MustExec(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
-	if !strings.Contains(link, ",UP") || strings.TrimSpace(addrs) != "" {
-		t.Errorf("pod eth0 after abort: %s / addresses %q; want up, no address", link, addrs)
+	if strings.Contains(link, ",UP") || strings.TrimSpace(addrs) != "" {
+		t.Errorf("pod eth0 after abort: %s / addresses %q; want down, no address", link, addrs)
 	}
 }
 
