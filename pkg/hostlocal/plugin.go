@@ -73,6 +73,20 @@ func (r Request) openPool(conf *Config) (*Pool, func(), error) {
 	return &Pool{Store: st, Log: r.Log}, closeFn, nil
 }
 
+// Validate checks what Add would check before it touches the store: the
+// attachment names, the config, the requested addresses. It writes nothing,
+// so a caller can refuse bad input before it changes anything else.
+func Validate(r Request) error {
+	if _, err := r.attachment(); err != nil {
+		return err
+	}
+	conf, err := ParseConfig(r.StdinData, r.Args)
+	if err != nil {
+		return err
+	}
+	return conf.CheckAllocatable()
+}
+
 // Add performs ADD: it reserves one address in every range set for the
 // attachment and returns the result (IPs, ipam.routes, DNS from
 // resolvConf) in the current spec version, together with the config's

@@ -42,7 +42,23 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 		return nil, err
 	}
 	defer pod.Close()
+	// Refuse bad input before anything is touched, so the refusal leaves
+	// nothing behind: an IPAM config host-local would refuse, a taken
+	// interface name, a link of the bridge's name that is no bridge. Only
+	// then do IPAM and the links run side by side.
+	if v, ok := ipam.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if err := requireFreeIfName(pod, c.IfName); err != nil {
+		return nil, err
+	}
 	lp := planLinks(conf, c.ContainerID, c.IfName)
+	br, err := ensureBridge(lp, c.Log)
+	if err != nil {
+		return nil, err
+	}
 
 	start := time.Now()
 	ipamCh := make(chan ipamOutcome, 1)
@@ -51,7 +67,7 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 		ipamCh <- ipamOutcome{res, err, time.Since(start)}
 	}()
 	var podJob *podSetup
-	att, linkErr := setupLinks(lp, pod, func(host netlink.Link) {
+	att, linkErr := setupLinks(lp, br, pod, func(host netlink.Link) {
 		podJob = startPodSetup(pod, lp, host.Attrs().ParentIndex, conf.l3())
 	}, c.Log)
 	linksDone := time.Since(start)
@@ -124,18 +140,14 @@ func finishNode(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps, l
 	return nil
 }
 
-// setupLinks ensures the bridge, creates the veth pair and makes its host
-// end a port of the bridge. onVeth, when not nil, is called as soon as
+// setupLinks creates the veth pair and makes its host end a port of br
+// (ensured by ensureBridge). onVeth, when not nil, is called as soon as
 // the pair exists, so that the pod end is configured while the host end is
 // finished. The returned attachment holds what exists even on error, for
 // undo.
-func setupLinks(lp linkPlan, pod ns.NetNS, onVeth func(host netlink.Link), log *slog.Logger) (*attachment, error) {
-	att := &attachment{}
-	br, err := ensureBridge(lp, log)
-	if err != nil {
-		return att, err
-	}
-	att.bridge = br
+func setupLinks(lp linkPlan, br netlink.Link, pod ns.NetNS, onVeth func(host netlink.Link), log *slog.Logger) (*attachment, error) {
+	att := &attachment{bridge: br}
+	var err error
 	mtu := lp.MTU
 	if mtu == 0 {
 		mtu = br.Attrs().MTU
@@ -225,16 +237,21 @@ func attachmentResult(att *attachment, sandbox string, ap *addrPlan) *current.Re
 // openNetNS opens the pod's namespace; a missing or invalid path is an
 // error of code 4 (CNI_NETNS), wrapping cniplugin.ErrNetNSGone when gone.
 func openNetNS(path string) (ns.NetNS, error) {
-	if path == "" {
-		return nil, cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "CNI_NETNS is empty")
-	}
-	n, err := ns.GetNS(path)
-	if err == nil {
-		return n, nil
-	}
-	var gone ns.NSPathNotExistErr
-	if errors.As(err, &gone) {
-		return nil, cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "open CNI_NETNS %q: %w", path, cniplugin.ErrNetNSGone)
-	}
-	return nil, cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "open CNI_NETNS %q: %w", path, err)
+	return cniplugin.OpenNetNS(path)
+}
+
+// requireFreeIfName returns code 4 when the pod already has a link named
+// ifname (the spec: ADD must fail if the interface exists).
+func requireFreeIfName(pod ns.NetNS, ifname string) error {
+	return pod.Do(func(ns.NetNS) error {
+		_, err := netlink.LinkByName(ifname)
+		var notFound netlink.LinkNotFoundError
+		switch {
+		case err == nil:
+			return cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "create %q in pod netns %q: %w", ifname, pod.Path(), errIfExists)
+		case errors.As(err, &notFound):
+			return nil
+		}
+		return fmt.Errorf("look up %q in pod netns %q: %w", ifname, pod.Path(), err)
+	})
 }

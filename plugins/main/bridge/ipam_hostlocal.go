@@ -30,6 +30,15 @@ func newHostLocalIPAM(cniVersion string, c *cniplugin.Call) *hostLocalIPAM {
 	return &hostLocalIPAM{req: hostlocal.RequestFrom(c.CmdArgs, c.Log.With("ipam", hostLocalType)), cniVersion: cniVersion}
 }
 
+// Validate refuses a bad IPAM config or attachment before the bridge
+// changes anything (see addAttachment).
+func (h *hostLocalIPAM) Validate() error {
+	if err := hostlocal.Validate(h.req); err != nil {
+		return wrapIPAM(hostLocalType, "ADD", err)
+	}
+	return nil
+}
+
 // Add is part of ipamClient. The bridge sees exactly what the exec path
 // gives it: see roundTrip. On a failure after the allocation it releases
 // it.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"log/slog"
 	"net"
 	"strings"
 	"syscall"
@@ -37,7 +38,11 @@ func TestPrivilegedLinks(t *testing.T) {
 	}
 	defer podNS.Close()
 	err = node.Do(func() error {
-		att, err := setupLinks(lp, podNS, nil, log)
+		br, err := ensureBridge(lp, log)
+		if err != nil {
+			return err
+		}
+		att, err := setupLinks(lp, br, podNS, nil, log)
 		if err != nil {
 			return err
 		}
@@ -106,7 +111,7 @@ func TestPrivilegedPodSide(t *testing.T) {
 	podNS, _ := ns.GetNS(pod.Path)
 	defer podNS.Close()
 	err = node.Do(func() error {
-		att, err := setupLinks(lp, podNS, nil, discardLog())
+		att, err := ensureAndSetupLinks(lp, podNS, discardLog())
 		if err != nil {
 			return err
 		}
@@ -161,7 +166,7 @@ func TestPrivilegedPodSetupAbort(t *testing.T) {
 	podNS, _ := ns.GetNS(pod.Path)
 	defer podNS.Close()
 	err := node.Do(func() error {
-		att, err := setupLinks(lp, podNS, nil, discardLog())
+		att, err := ensureAndSetupLinks(lp, podNS, discardLog())
 		if err != nil {
 			return err
 		}
@@ -206,7 +211,7 @@ func TestPrivilegedCheckPod(t *testing.T) {
 		return err
 	}
 	err = node.Do(func() error {
-		if _, err := setupLinks(lp, podNS, nil, discardLog()); err != nil {
+		if _, err := ensureAndSetupLinks(lp, podNS, discardLog()); err != nil {
 			return err
 		}
 		_, err := setupPod(podNS, lp, ap)
@@ -248,7 +253,7 @@ func TestPrivilegedAnnounceReused(t *testing.T) {
 		defer podNS.Close()
 		lp := planLinks(conf, cid, "eth0")
 		err := node.Do(func() error {
-			att, err := setupLinks(lp, podNS, nil, discardLog())
+			att, err := ensureAndSetupLinks(lp, podNS, discardLog())
 			if err != nil {
 				return err
 			}
@@ -325,4 +330,14 @@ func TestPrivilegedAddVeth(t *testing.T) {
 	if got := pod.MustExec(t, "ip", "-o", "link", "show", "eth1"); !strings.Contains(got, "mtu 1450") || !strings.Contains(got, "02:00:00:00:00:02") || strings.Contains(got, ",UP") {
 		t.Errorf("pod end: %s", got)
 	}
+}
+
+// ensureAndSetupLinks is addAttachment's link half: the bridge, then the
+// veth pair on it.
+func ensureAndSetupLinks(lp linkPlan, pod ns.NetNS, log *slog.Logger) (*attachment, error) {
+	br, err := ensureBridge(lp, log)
+	if err != nil {
+		return &attachment{}, err
+	}
+	return setupLinks(lp, br, pod, nil, log)
 }
