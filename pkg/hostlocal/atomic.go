@@ -36,21 +36,6 @@ func createTemp(dir, prefix string, data []byte, sync bool) (string, error) {
 	return path, nil
 }
 
-// writeFileAtomic replaces path with data through a temp file in tmpDir
-// (same filesystem) and rename, so a reader sees the old or the new content,
-// never a torn one.
-func writeFileAtomic(tmpDir, path string, data []byte, sync bool) error {
-	tmp, err := createTemp(tmpDir, "w-", data, sync)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
 // overwriteFile writes data over path in place: the file keeps its inode
 // and its data block (written at offset 0, then cut to length, never
 // truncated to zero first), and no directory entry is created or renamed.

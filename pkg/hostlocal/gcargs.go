@@ -45,7 +45,7 @@ func ParseValidAttachments(stdin []byte) ([]Attachment, error) {
 	}
 	out := make([]Attachment, 0, len(list))
 	for _, a := range list {
-		out = append(out, Attachment{ContainerID: a.ContainerID, IfName: a.IfName})
+		out = append(out, Attachment(a))
 	}
 	return out, nil
 }

@@ -1,7 +1,6 @@
 package hostlocal
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 
@@ -158,4 +157,4 @@ func lastIP(subnet types.IPNet) net.IP {
 }
 
 // sameIP compares two canonical IPs cheaply.
-func sameIP(a, b net.IP) bool { return bytes.Equal(a, b) }
+func sameIP(a, b net.IP) bool { return a.Equal(b) }

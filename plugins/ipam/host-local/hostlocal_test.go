@@ -12,7 +12,6 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
-	"github.com/podnet/podnet/pkg/hostlocal"
 )
 
 func call(cmd, cid, ifname, stdin, args string) *cniplugin.Call {
@@ -92,10 +91,4 @@ func TestAttachmentValidation(t *testing.T) {
 			}
 		}
 	}
-}
-
-// parseValidAttachments keeps the name this package's tests used before
-// the parser moved to pkg/hostlocal.
-func parseValidAttachments(stdin []byte) ([]hostlocal.Attachment, error) {
-	return hostlocal.ParseValidAttachments(stdin)
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
-	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -151,23 +150,4 @@ func tentativeAddrs(l netlink.Link) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// deletePodIf deletes the pod's interface from inside its namespace, for
-// attachments whose host end has another name (made by the reference).
-// A missing interface is not an error.
-func deletePodIf(pod ns.NetNS, ifName string) error {
-	return pod.Do(func(ns.NetNS) error {
-		l, err := netlinksafe.LinkByName(ifName)
-		if isNotFound(err) {
-			return nil // already gone
-		}
-		if err != nil {
-			return fmt.Errorf("find %q in the pod: %w", ifName, err)
-		}
-		if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
-			return fmt.Errorf("delete %q in the pod: %w", ifName, err)
-		}
-		return nil
-	})
 }

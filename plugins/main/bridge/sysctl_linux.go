@@ -30,15 +30,6 @@ func ensureSysctl(key, value string) error {
 	return nil
 }
 
-// readSysctl returns a /proc/sys key's value.
-func readSysctl(key string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(procSys, key))
-	if err != nil {
-		return "", fmt.Errorf("read sysctl %s: %w", key, err)
-	}
-	return string(bytes.TrimSpace(b)), nil
-}
-
 // writeSysctl sets a /proc/sys key without reading it first, for keys of
 // a link this call just created.
 func writeSysctl(key, value string) error {
