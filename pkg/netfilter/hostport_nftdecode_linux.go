@@ -8,9 +8,6 @@ import (
 	"strconv"
 
 	gnft "github.com/google/nftables"
-	"github.com/google/nftables/expr"
-	mdnetlink "github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 	"sigs.k8s.io/knftables"
 )
 
@@ -102,11 +99,11 @@ func hpDecodeElement(s *gnft.Set, e gnft.SetElement) (*knftables.Element, error)
 		out.Map = s.Name
 		v := e.VerdictData
 		if v == nil {
-			if v, err = hpDecodeVerdict(e.Val); err != nil {
+			if v, err = decodeVerdict(e.Val); err != nil {
 				return nil, fmt.Errorf("verdict %x: %w", e.Val, err)
 			}
 		}
-		out.Value = []string{hpVerdict(v)}
+		out.Value = []string{verdictString(v)}
 	case s.IsMap:
 		out.Map = s.Name
 		if out.Value, err = hpDecodeFields(l.value, e.Val); err != nil {
@@ -157,45 +154,4 @@ func hpFieldString(f hpField, b []byte) string {
 		return strconv.Quote(string(bytes.TrimRight(b, "\x00")))
 	}
 	return strconv.Itoa(int(binary.BigEndian.Uint16(b)))
-}
-
-// hpDecodeVerdict parses the NFTA_DATA_VERDICT attributes that
-// google/nftables leaves in an element's Val: NFTA_VERDICT_CODE and, for
-// jump and goto, NFTA_VERDICT_CHAIN.
-func hpDecodeVerdict(b []byte) (*expr.Verdict, error) {
-	ad, err := mdnetlink.NewAttributeDecoder(b)
-	if err != nil {
-		return nil, err
-	}
-	ad.ByteOrder = binary.BigEndian
-	v := &expr.Verdict{}
-	for ad.Next() {
-		switch ad.Type() {
-		case unix.NFTA_VERDICT_CODE:
-			v.Kind = expr.VerdictKind(int32(ad.Uint32()))
-		case unix.NFTA_VERDICT_CHAIN:
-			v.Chain = ad.String()
-		}
-	}
-	return v, ad.Err()
-}
-
-// hpVerdict renders a verdict map value as knftables does.
-func hpVerdict(v *expr.Verdict) string {
-	if v == nil {
-		return ""
-	}
-	switch v.Kind {
-	case expr.VerdictGoto:
-		return "goto " + v.Chain
-	case expr.VerdictJump:
-		return "jump " + v.Chain
-	case expr.VerdictAccept:
-		return "accept"
-	case expr.VerdictDrop:
-		return "drop"
-	case expr.VerdictReturn:
-		return "return"
-	}
-	return fmt.Sprintf("verdict %d", v.Kind)
 }

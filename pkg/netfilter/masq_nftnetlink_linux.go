@@ -3,19 +3,14 @@ package netfilter
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"syscall"
 
 	gnft "github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
-	mdnetlink "github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 	"sigs.k8s.io/knftables"
 )
 
@@ -152,7 +147,7 @@ func intervalElements(objectType, name string, els []gnft.SetElement) ([]*knftab
 			el.Map = name
 			v := e.VerdictData
 			if v == nil {
-				v = decodeVerdict(e.Val)
+				v, _ = decodeVerdict(e.Val) // undecodable: no verdict, as before
 			}
 			el.Value = []string{verdictString(v)}
 		} else {
@@ -187,48 +182,4 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
-}
-
-// verdictString renders a map verdict as nft prints it ("jump chain").
-func verdictString(v *expr.Verdict) string {
-	if v == nil {
-		return ""
-	}
-	switch v.Kind {
-	case expr.VerdictJump:
-		return "jump " + v.Chain
-	case expr.VerdictGoto:
-		return "goto " + v.Chain
-	case expr.VerdictReturn:
-		return "return"
-	case expr.VerdictAccept:
-		return "accept"
-	case expr.VerdictDrop:
-		return "drop"
-	}
-	return fmt.Sprintf("verdict %d", v.Kind)
-}
-
-// decodeVerdict reads the NFTA_DATA_VERDICT attributes that google/nftables
-// leaves undecoded in SetElement.Val for verdict maps: NFTA_VERDICT_CODE
-// (big-endian int32) and NFTA_VERDICT_CHAIN.
-func decodeVerdict(b []byte) *expr.Verdict {
-	ad, err := mdnetlink.NewAttributeDecoder(b)
-	if err != nil {
-		return nil
-	}
-	ad.ByteOrder = binary.BigEndian
-	v := &expr.Verdict{}
-	for ad.Next() {
-		switch ad.Type() {
-		case unix.NFTA_VERDICT_CODE:
-			v.Kind = expr.VerdictKind(int32(ad.Uint32()))
-		case unix.NFTA_VERDICT_CHAIN:
-			v.Chain = strings.TrimRight(ad.String(), "\x00")
-		}
-	}
-	if ad.Err() != nil {
-		return nil
-	}
-	return v
 }
