@@ -6,11 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/podnet/podnet/pkg/testutil"
 )
 
 // netnsDir is where iproute2 keeps named network namespaces.
@@ -73,7 +74,7 @@ type Namespaces struct {
 // NewNamespaces returns an empty registry after deleting the namespaces that
 // earlier runs left behind (their pid no longer exists).
 func NewNamespaces() *Namespaces {
-	sweepStale()
+	testutil.SweepStaleNetNS(NamePrefix) // namespaces of killed runs
 	return &Namespaces{
 		prefix: fmt.Sprintf("%s%d-", NamePrefix, os.Getpid()),
 		live:   map[string]*NetNS{},
@@ -153,28 +154,4 @@ func (s *Namespaces) Live() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.live)
-}
-
-// sweepStale deletes namespaces left by benchmark processes that no longer
-// exist (a run killed with SIGKILL).
-func sweepStale() {
-	entries, err := os.ReadDir(netnsDir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), NamePrefix)
-		if !ok {
-			continue
-		}
-		pidStr, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidStr)
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			continue // its owner still runs
-		}
-		_ = exec.Command("ip", "netns", "del", e.Name()).Run()
-	}
 }

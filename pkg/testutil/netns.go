@@ -112,13 +112,19 @@ func (n *NetNS) Do(fn func() error) error {
 
 // sweepStale deletes namespaces left by harness processes that no longer
 // exist (a test binary killed before its cleanup ran).
-func sweepStale() {
+func sweepStale() { SweepStaleNetNS(namePrefix) }
+
+// SweepStaleNetNS deletes the named network namespaces "<prefix><pid>-..."
+// whose creating process <pid> no longer exists: what a harness or
+// benchmark killed before its cleanup left. Namespaces of live processes,
+// this one included, are kept.
+func SweepStaleNetNS(prefix string) {
 	entries, err := os.ReadDir(netnsDir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), namePrefix)
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
 		if !ok {
 			continue
 		}
