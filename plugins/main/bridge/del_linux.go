@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
+	"github.com/podnet/podnet/pkg/linkdel"
 	"github.com/podnet/podnet/pkg/netfilter"
 )
 
@@ -75,7 +76,7 @@ func deleteForeignPair(pod ns.NetNS, ifName, bridge string, log *slog.Logger) er
 		log.Info("pod interface is not on our bridge; leaving it", "ifname", ifName)
 		return nil
 	}
-	if err := netlink.LinkDel(host); err != nil && !isNotFound(err) {
+	if err := linkdel.Delete(host); err != nil {
 		return fmt.Errorf("delete veth %q: %w", host.Attrs().Name, err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
+	"github.com/podnet/podnet/pkg/linkdel"
 )
 
 // isNotFound reports a missing link, from netlink's typed error or errno.
@@ -163,7 +164,7 @@ func deleteHostVeth(name string) (bool, error) {
 	if l.Type() != "veth" {
 		return false, fmt.Errorf("delete veth %q: the link is a %s, not ours", name, l.Type())
 	}
-	if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
+	if err := linkdel.Delete(l); err != nil {
 		return false, fmt.Errorf("delete veth %q: %w", name, err)
 	}
 	return true, nil

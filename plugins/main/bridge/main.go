@@ -3,9 +3,13 @@
 // bridge plugin. See README.md.
 package main
 
-import "github.com/podnet/podnet/pkg/cniplugin"
+import (
+	"github.com/podnet/podnet/pkg/cniplugin"
+	"github.com/podnet/podnet/pkg/linkdel"
+)
 
 func main() {
+	linkdel.ServeHelper() // DEL leaves the kernel's veth teardown to a detached copy
 	cniplugin.Main(cniplugin.Plugin{
 		Name:  "bridge",
 		Funcs: cniplugin.Funcs{Add: cmdAdd, Del: cmdDel, Check: cmdCheck, Status: cmdStatus, GC: cmdGC},

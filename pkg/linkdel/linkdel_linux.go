@@ -1,0 +1,166 @@
+package linkdel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// unlistTimeout bounds the wait for the helper before Delete deletes the
+// link itself.
+const unlistTimeout = 2 * time.Second
+
+// helperExe is the helper's binary: this very file, even if an upgrade
+// has replaced the path it was started from. Tests change it.
+var helperExe = "/proc/self/exe"
+
+// fallbacks counts the deletions Delete made itself after a helper
+// failed; tests read it.
+var fallbacks atomic.Int32
+
+// ServeHelper makes the calling binary able to delete links through a
+// detached copy of itself. Call it first thing in main: in a helper
+// process it deletes the link named by the arguments and exits; otherwise
+// it returns and Delete detaches from then on.
+func ServeHelper() {
+	if len(os.Args) == 4 && os.Args[1] == helperArg {
+		os.Exit(runHelper(os.Args[2], os.Args[3]))
+	}
+	detach = true
+}
+
+// Delete deletes l, a veth in the calling thread's network namespace,
+// together with its peer. It returns once the link is unlisted; the
+// kernel's remaining teardown goes on in a detached helper when
+// ServeHelper was called, else Delete waits for it. A link that is
+// already gone is not an error.
+// Equivalent to: `ip link del $name`.
+func Delete(l netlink.Link) error {
+	if detach {
+		if err := deleteDetached(l); err == nil {
+			return nil
+		}
+		fallbacks.Add(1)
+	}
+	return ignoreGone(netlink.LinkDel(l))
+}
+
+// deleteDetached starts the helper from the locked calling thread, so it
+// inherits this thread's network namespace, and waits until the link
+// leaves the namespace. An error means the link may still be there.
+func deleteDetached(l netlink.Link) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a := l.Attrs()
+	p, err := startHelper(a.Index, a.Name)
+	if err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() {
+		st, err := p.Wait()
+		if err == nil && !st.Success() {
+			err = fmt.Errorf("helper %s", st)
+		}
+		exited <- err
+	}()
+	return waitUnlisted(a.Index, a.Name, exited)
+}
+
+// startHelper runs this binary again, detached in a session of its own
+// with no stdio, so neither the runtime's pipes nor its signals to our
+// process group reach it.
+func startHelper(index int, name string) (*os.Process, error) {
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	argv0 := "podnet-delete-link"
+	if len(os.Args) > 0 {
+		argv0 = os.Args[0]
+	}
+	return os.StartProcess(helperExe, []string{argv0, helperArg, strconv.Itoa(index), name}, &os.ProcAttr{
+		Files: []*os.File{devnull, devnull, devnull},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+}
+
+// waitUnlisted polls the link by index until it is gone or renamed,
+// giving up when the helper exits first or the timeout passes.
+func waitUnlisted(index int, name string, exited <-chan error) error {
+	deadline := time.Now().Add(unlistTimeout)
+	for pause := 50 * time.Microsecond; ; pause = min(2*pause, 2*time.Millisecond) {
+		if gone, err := unlisted(index, name); err != nil || gone {
+			return err
+		}
+		select {
+		case err := <-exited:
+			if gone, _ := unlisted(index, name); gone {
+				return nil
+			}
+			return fmt.Errorf("delete link %q: helper ended with the link still there: %v", name, err)
+		case <-time.After(pause):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("delete link %q: helper did not delete it within %s", name, unlistTimeout)
+		}
+	}
+}
+
+func unlisted(index int, name string) (bool, error) {
+	l, err := netlink.LinkByIndex(index)
+	if isGone(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return l.Attrs().Name != name, nil
+}
+
+// runHelper is the helper process: it deletes the veth at index if it
+// still bears name. Its exit status is its only report.
+func runHelper(indexArg, name string) int {
+	index, err := strconv.Atoi(indexArg)
+	if err != nil {
+		return 2
+	}
+	if err := deleteIfSame(index, name); err != nil && !errors.Is(err, errNotVeth) {
+		return 1
+	}
+	return 0
+}
+
+func deleteIfSame(index int, name string) error {
+	l, err := netlink.LinkByIndex(index)
+	if isGone(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if l.Attrs().Name != name || l.Type() != "veth" {
+		return errNotVeth
+	}
+	return ignoreGone(netlink.LinkDel(l))
+}
+
+func isGone(err error) bool {
+	var nf netlink.LinkNotFoundError
+	return errors.As(err, &nf) || errors.Is(err, syscall.ENODEV)
+}
+
+func ignoreGone(err error) error {
+	if isGone(err) {
+		return nil
+	}
+	return err
+}
