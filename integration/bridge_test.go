@@ -1125,7 +1125,15 @@ func TestBridgeInProcessIPAMErrors(t *testing.T) {
 			name := "err" + strings.ReplaceAll(tc.name, " ", "-")
 			if tc.name == "exhausted" {
 				l := bridgeNet{Name: name, Ranges: tc.ranges}.conflist(t, node.Dir)
-				addPod(t, rt, l, "filler", nil)
+				filler, _ := addPod(t, rt, l, "filler", nil)
+				// DEL before the pod's netns goes: the kernel's own
+				// teardown of a netns's veths is asynchronous and could
+				// still be listing it when the next case counts veths.
+				t.Cleanup(func() {
+					if err := rt.Del(ctx, l, filler); err != nil {
+						t.Errorf("DEL filler: %v", err)
+					}
+				})
 			}
 			var errs []*types.Error
 			att := testutil.Attachment{Pod: testutil.NewPod(t, "pod"), IfName: "eth0", Args: tc.args}
