@@ -17,6 +17,10 @@ import (
 // link itself.
 const unlistTimeout = 2 * time.Second
 
+// pollInterval is how often Delete looks for the link besides watching
+// link events, which a busy node's socket buffer may drop.
+const pollInterval = 5 * time.Millisecond
+
 // helperExe is the helper's binary: this very file, even if an upgrade
 // has replaced the path it was started from. Tests change it.
 var helperExe = "/proc/self/exe"
@@ -59,6 +63,13 @@ func deleteDetached(l netlink.Link) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	a := l.Attrs()
+	// Watch before the helper starts, so its RTM_DELLINK is not missed.
+	events := make(chan netlink.LinkUpdate, 64)
+	stop := make(chan struct{})
+	defer close(stop)
+	if err := netlink.LinkSubscribeWithOptions(events, stop, netlink.LinkSubscribeOptions{ErrorCallback: func(error) {}}); err != nil {
+		events = nil // polling alone
+	}
 	p, err := startHelper(a.Index, a.Name)
 	if err != nil {
 		return err
@@ -71,7 +82,7 @@ func deleteDetached(l netlink.Link) error {
 		}
 		exited <- err
 	}()
-	return waitUnlisted(a.Index, a.Name, exited)
+	return waitUnlisted(a.Index, a.Name, events, exited)
 }
 
 // startHelper runs this binary again, detached in a session of its own
@@ -93,23 +104,35 @@ func startHelper(index int, name string) (*os.Process, error) {
 	})
 }
 
-// waitUnlisted polls the link by index until it is gone or renamed,
-// giving up when the helper exits first or the timeout passes.
-func waitUnlisted(index int, name string, exited <-chan error) error {
-	deadline := time.Now().Add(unlistTimeout)
-	for pause := 50 * time.Microsecond; ; pause = min(2*pause, 2*time.Millisecond) {
-		if gone, err := unlisted(index, name); err != nil || gone {
-			return err
-		}
+// waitUnlisted waits until the link is gone or renamed: told by its
+// RTM_DELLINK event, or seen by a poll (events may be nil or overflow). It
+// gives up when the helper exits first or the timeout passes.
+func waitUnlisted(index int, name string, events <-chan netlink.LinkUpdate, exited <-chan error) error {
+	deadline := time.NewTimer(unlistTimeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(pollInterval)
+	defer poll.Stop()
+	for {
 		select {
+		case u, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if u.Index != int32(index) || u.Header.Type != syscall.RTM_DELLINK {
+				continue
+			}
+			return nil
 		case err := <-exited:
 			if gone, _ := unlisted(index, name); gone {
 				return nil
 			}
 			return fmt.Errorf("delete link %q: helper ended with the link still there: %v", name, err)
-		case <-time.After(pause):
-		}
-		if time.Now().After(deadline) {
+		case <-poll.C:
+			if gone, err := unlisted(index, name); err != nil || gone {
+				return err
+			}
+		case <-deadline.C:
 			return fmt.Errorf("delete link %q: helper did not delete it within %s", name, unlistTimeout)
 		}
 	}

@@ -14,7 +14,7 @@ func TestWaitUnlistedHelperDied(t *testing.T) {
 	exited <- errors.New("helper exit status 1")
 	// Index 1 is lo in any namespace: it never goes away.
 	start := time.Now()
-	err := waitUnlisted(1, "lo", exited)
+	err := waitUnlisted(1, "lo", nil, exited)
 	if err == nil {
 		t.Fatal("waitUnlisted returned nil while the link is still there")
 	}
