@@ -21,3 +21,5 @@ require (
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 )
+
+replace sigs.k8s.io/knftables => ./third_party/knftables
