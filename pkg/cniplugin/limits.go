@@ -1,9 +1,5 @@
 package cniplugin
 
-import (
-	"encoding/json"
-)
-
 // Bounds on the names a runtime passes. skel checks their characters but
 // not their length. A network name becomes a directory name in dataDirs
 // (NAME_MAX, 255 bytes). A container ID ends up in file contents, rule
@@ -17,15 +13,12 @@ const (
 // refuseOverlong refuses a network name or container ID longer than the
 // bounds above: code 7 for the name (it comes from the config), 4 for the
 // container ID (CNI_CONTAINERID).
-func refuseOverlong(containerID string, stdin []byte) error {
+func refuseOverlong(containerID, name string) error {
 	if len(containerID) > MaxContainerID {
 		return Errorf(ErrInvalidEnvironment, "CNI_CONTAINERID %.32q...: %d bytes, longer than %d", containerID, len(containerID), MaxContainerID)
 	}
-	var conf struct {
-		Name string `json:"name"`
-	}
-	if err := json.Unmarshal(stdin, &conf); err == nil && len(conf.Name) > MaxNetworkName {
-		return ConfigErrorf("network name %.32q...: %d bytes, longer than %d", conf.Name, len(conf.Name), MaxNetworkName)
+	if len(name) > MaxNetworkName {
+		return ConfigErrorf("network name %.32q...: %d bytes, longer than %d", name, len(name), MaxNetworkName)
 	}
 	return nil
 }

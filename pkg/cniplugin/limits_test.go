@@ -1,6 +1,7 @@
 package cniplugin
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -19,7 +20,9 @@ func TestRefuseOverlong(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := refuseOverlong(tt.id, []byte(tt.stdin))
+			var head confHead
+			_ = json.Unmarshal([]byte(tt.stdin), &head) // as wrap does
+			err := refuseOverlong(tt.id, head.Name)
 			if tt.code == 0 {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

@@ -1,7 +1,6 @@
 package cniplugin
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,9 +36,7 @@ func parseLevel(s string) (slog.Level, error) {
 // openLog builds the logger for one plugin invocation from the raw network
 // config. It never fails the invocation: a bad logFile or logLevel is reported
 // on stderr and logging falls back to nothing. The returned closer is never nil.
-func openLog(stdin []byte, attrs []any, stderr io.Writer) (*slog.Logger, io.Closer) {
-	var lc LogConf
-	_ = json.Unmarshal(stdin, &lc) // decode errors are reported by the verb itself
+func openLog(lc LogConf, attrs []any, stderr io.Writer) (*slog.Logger, io.Closer) {
 	level, err := parseLevel(lc.LogLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "podnet: %v; using warn\n", err)

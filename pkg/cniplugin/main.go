@@ -10,6 +10,7 @@ package cniplugin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -119,19 +120,28 @@ func refuseConfigWithoutCommand(stdin io.Reader) error {
 		"set CNI_COMMAND to ADD, DEL, CHECK, STATUS, GC or VERSION (run with no stdin to print the plugin's version)")
 }
 
-// replaceStdin lets skel read the already-read config from a pipe.
+// replaceStdin lets skel read the already-read config from a pipe. A
+// config that fits the pipe's buffer (64 KiB on Linux, all but freak
+// ones) is written at once; a bigger one by a goroutine as skel reads.
 func replaceStdin(data []byte) error {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return err
 	}
+	os.Stdin = r
+	if len(data) <= pipeBuffer {
+		_, err = w.Write(data)
+		return errors.Join(err, w.Close())
+	}
 	go func() {
 		_, _ = io.Copy(w, bytes.NewReader(data))
 		_ = w.Close()
 	}()
-	os.Stdin = r
 	return nil
 }
+
+// pipeBuffer is the smallest pipe capacity Linux gives by default.
+const pipeBuffer = 16 * 4096
 
 // fail prints err as CNI error JSON on stdout and in plain words on stderr.
 func fail(stdout, stderr io.Writer, plugin string, err error) int {
@@ -167,13 +177,17 @@ func wrap(plugin, command string, fn func(*Call) error, stderr io.Writer) func(*
 		if args.Netns != "" {
 			attrs = append(attrs, "netns", args.Netns)
 		}
-		log, closer := openLog(args.StdinData, attrs, stderr)
+		// One decode serves the logger and the checks; a malformed config
+		// is reported by the verb's own decode.
+		var head confHead
+		_ = json.Unmarshal(args.StdinData, &head)
+		log, closer := openLog(head.LogConf, attrs, stderr)
 		defer closer.Close()
-		if err := requireVersion(args.StdinData); err != nil {
+		if err := head.requireVersion(); err != nil {
 			log.Error(err.Error())
 			return ToCNIError(err)
 		}
-		if err := refuseOverlong(args.ContainerID, args.StdinData); err != nil {
+		if err := refuseOverlong(args.ContainerID, head.Name); err != nil {
 			log.Error(err.Error())
 			return ToCNIError(err)
 		}
@@ -213,16 +227,25 @@ func refuseOwnNetNS(command string, args *skel.CmdArgs) error {
 	return nil
 }
 
+// confHead is the part of a network config that cniplugin reads itself.
+type confHead struct {
+	CNIVersion *string `json:"cniVersion"`
+	Name       string  `json:"name"`
+	LogConf
+}
+
 // requireVersion refuses a config with no cniVersion. skel would read it as
 // 0.1.0, which hides a typo behind a result format nobody expects.
 func requireVersion(stdin []byte) error {
-	var v struct {
-		CNIVersion *string `json:"cniVersion"`
-	}
-	if err := json.Unmarshal(stdin, &v); err != nil {
+	var h confHead
+	if err := json.Unmarshal(stdin, &h); err != nil {
 		return Errorf(ErrDecodingFailure, "decode network config: %w", err)
 	}
-	if v.CNIVersion == nil || *v.CNIVersion == "" {
+	return h.requireVersion()
+}
+
+func (h *confHead) requireVersion() error {
+	if h.CNIVersion == nil || *h.CNIVersion == "" {
 		return Errorf(ErrIncompatibleCNIVersion, "network config has no cniVersion; set it to one of %v", version.All.SupportedVersions())
 	}
 	return nil
