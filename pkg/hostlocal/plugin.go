@@ -31,6 +31,9 @@ type Request struct {
 	StdinData []byte
 	// Log receives decisions the returned errors do not show; nil discards.
 	Log *slog.Logger
+	// Config, when not nil, is StdinData and Args already parsed (as
+	// Validate returns it): Add uses it instead of parsing them again.
+	Config *Config
 }
 
 // RequestFrom builds the Request of a skel invocation.
@@ -76,15 +79,24 @@ func (r Request) openPool(conf *Config) (*Pool, func(), error) {
 // Validate checks what Add would check before it touches the store: the
 // attachment names, the config, the requested addresses. It writes nothing,
 // so a caller can refuse bad input before it changes anything else.
-func Validate(r Request) error {
+// It returns the parsed config, for Request.Config.
+func Validate(r Request) (*Config, error) {
 	if _, err := r.attachment(); err != nil {
-		return err
+		return nil, err
 	}
 	conf, err := ParseConfig(r.StdinData, r.Args)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return conf.CheckAllocatable()
+	return conf, conf.CheckAllocatable()
+}
+
+// config returns r.Config, or parses it.
+func (r Request) config() (*Config, error) {
+	if r.Config != nil {
+		return r.Config, nil
+	}
+	return ParseConfig(r.StdinData, r.Args)
 }
 
 // Add performs ADD: it reserves one address in every range set for the
@@ -97,7 +109,7 @@ func Add(r Request) (*current.Result, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	conf, err := ParseConfig(r.StdinData, r.Args)
+	conf, err := r.config()
 	if err != nil {
 		return nil, "", err
 	}

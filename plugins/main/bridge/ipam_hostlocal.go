@@ -32,10 +32,13 @@ func newHostLocalIPAM(cniVersion string, c *cniplugin.Call) *hostLocalIPAM {
 
 // Validate refuses a bad IPAM config or attachment before the bridge
 // changes anything (see addAttachment).
+// The parsed config is kept for Add.
 func (h *hostLocalIPAM) Validate() error {
-	if err := hostlocal.Validate(h.req); err != nil {
+	conf, err := hostlocal.Validate(h.req)
+	if err != nil {
 		return wrapIPAM(hostLocalType, "ADD", err)
 	}
+	h.req.Config = conf
 	return nil
 }
 
