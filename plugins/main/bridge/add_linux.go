@@ -11,6 +11,8 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/netfilter"
@@ -46,12 +48,7 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	// nothing behind: an IPAM config host-local would refuse, a taken
 	// interface name, a link of the bridge's name that is no bridge. Only
 	// then do IPAM and the links run side by side.
-	if v, ok := ipam.(interface{ Validate() error }); ok {
-		if err := v.Validate(); err != nil {
-			return nil, err
-		}
-	}
-	if err := requireFreeIfName(pod, c.IfName); err != nil {
+	if err := validateAdd(ipam, pod, c.IfName); err != nil {
 		return nil, err
 	}
 	lp := planLinks(conf, c.ContainerID, c.IfName)
@@ -240,18 +237,39 @@ func openNetNS(path string) (ns.NetNS, error) {
 	return cniplugin.OpenNetNS(path)
 }
 
-// requireFreeIfName returns code 4 when the pod already has a link named
-// ifname (the spec: ADD must fail if the interface exists).
-func requireFreeIfName(pod ns.NetNS, ifname string) error {
-	return pod.Do(func(ns.NetNS) error {
-		_, err := netlink.LinkByName(ifname)
-		var notFound netlink.LinkNotFoundError
-		switch {
-		case err == nil:
-			return cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "create %q in pod netns %q: %w", ifname, pod.Path(), errIfExists)
-		case errors.As(err, &notFound):
-			return nil
+// validateAdd runs the read-only checks of ADD side by side: the IPAM
+// config (when the IPAM can check it without allocating) and the pod's
+// interface name. The IPAM error wins, as if they ran in that order.
+func validateAdd(ipam ipamClient, pod ns.NetNS, ifname string) error {
+	ifErr := make(chan error, 1)
+	go func() { ifErr <- requireFreeIfName(pod, ifname) }()
+	if v, ok := ipam.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			<-ifErr
+			return err
 		}
-		return fmt.Errorf("look up %q in pod netns %q: %w", ifname, pod.Path(), err)
-	})
+	}
+	return <-ifErr
+}
+
+// requireFreeIfName returns code 4 when the pod already has a link named
+// ifname (the spec: ADD must fail if the interface exists). It asks
+// through a netlink socket opened in the pod's namespace, which costs no
+// namespace switch of a Go thread (ns.Do retires the thread it used).
+// Equivalent to: `ip -n $pod link show $ifname` failing.
+func requireFreeIfName(pod ns.NetNS, ifname string) error {
+	h, err := netlink.NewHandleAt(netns.NsHandle(pod.Fd()), unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("open netlink in pod netns %q: %w", pod.Path(), err)
+	}
+	defer h.Close()
+	_, err = h.LinkByName(ifname)
+	var notFound netlink.LinkNotFoundError
+	switch {
+	case err == nil:
+		return cniplugin.Errorf(cniplugin.ErrInvalidEnvironment, "create %q in pod netns %q: %w", ifname, pod.Path(), errIfExists)
+	case errors.As(err, &notFound):
+		return nil
+	}
+	return fmt.Errorf("look up %q in pod netns %q: %w", ifname, pod.Path(), err)
 }
