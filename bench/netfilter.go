@@ -68,7 +68,15 @@ var xtTables = map[string]bool{
 // lines of iptables-save and ip6tables-save, plus those of `nft list
 // ruleset` outside the tables iptables-nft manages (when xtInNFT says
 // iptables is the nf_tables variant), so nothing is counted twice.
-func (nf Netfilter) Count(xtInNFT bool) int {
+func (nf Netfilter) Count(xtInNFT bool) int { return nf.count(xtInNFT, true) }
+
+// CountWithoutElements is Count without the lines of nftables set and map
+// elements: the rules, chains, sets and maps themselves. nft prints every
+// element of a map with a concatenated key on a line of its own, so Count
+// grows with each pod's entries even where no rule is added per pod.
+func (nf Netfilter) CountWithoutElements(xtInNFT bool) int { return nf.count(xtInNFT, false) }
+
+func (nf Netfilter) count(xtInNFT, elements bool) int {
 	n := 0
 	for _, dump := range []string{nf.IPTables, nf.IP6Tables} {
 		for _, l := range strings.Split(dump, "\n") {
@@ -77,7 +85,7 @@ func (nf Netfilter) Count(xtInNFT bool) int {
 			}
 		}
 	}
-	skip := false
+	skip, inElements := false, false
 	for _, l := range strings.Split(nf.NFT, "\n") {
 		t := strings.TrimSpace(l)
 		if t == "" || strings.HasPrefix(t, "#") {
@@ -87,8 +95,14 @@ func (nf Netfilter) Count(xtInNFT bool) int {
 			name := strings.TrimSuffix(strings.TrimPrefix(t, "table "), " {")
 			skip = xtInNFT && xtTables[name]
 		}
-		if !skip {
+		if strings.HasPrefix(t, "elements = {") {
+			inElements = true
+		}
+		if !skip && (elements || !inElements) {
 			n++
+		}
+		if inElements && strings.HasSuffix(t, "}") {
+			inElements = false
 		}
 		if l == "}" {
 			skip = false

@@ -43,6 +43,36 @@ func TestNetfilterCount(t *testing.T) {
 	}
 }
 
+func TestNetfilterCountWithoutElements(t *testing.T) {
+	nft := `table inet podnet-hostport {
+	map dnat4 {
+		type inet_proto . inet_service : ipv4_addr . inet_service
+		elements = { tcp . 8080 comment "n/c1/eth0" : 10.88.0.2 . 80,
+			     tcp . 8081 comment "n/c2/eth0" : 10.88.0.3 . 80 }
+	}
+	set one {
+		type ipv4_addr
+		elements = { 10.88.0.2 }
+	}
+	chain prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		meta l4proto . th dport dnat ip to meta l4proto . th dport map @dnat4
+	}
+}
+`
+	nf := Netfilter{NFT: nft}
+	if got := nf.Count(false); got != 15 {
+		t.Fatalf("Count = %d, want 15", got)
+	}
+	// Left out: the two lines of dnat4's elements and the one of set one's.
+	if got := nf.CountWithoutElements(false); got != 12 {
+		t.Fatalf("CountWithoutElements = %d, want 12", got)
+	}
+	if got := (Netfilter{IPTables: iptablesSave, NFT: nftRuleset}).CountWithoutElements(true); got != 11 {
+		t.Fatalf("CountWithoutElements without any set = %d, want Count's 11", got)
+	}
+}
+
 func TestNetfilterLinesIgnoreCounters(t *testing.T) {
 	a := Netfilter{IPTables: iptablesSave, NFT: nftRuleset}
 	b := a

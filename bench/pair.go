@@ -190,13 +190,17 @@ func (p *pair) close(ctx context.Context) {
 	}
 }
 
+// nfCount is a node's netfilter line count, with and without the lines
+// of set and map elements.
+type nfCount struct{ lines, withoutElements int }
+
 // netfilterLines counts node i's netfilter lines (see Netfilter.Count).
-func (p *pair) netfilterLines(i int) (int, error) {
+func (p *pair) netfilterLines(i int) (nfCount, error) {
 	nf, err := readNetfilter(p.nodes[i].NS)
 	if err != nil {
-		return 0, err
+		return nfCount{}, err
 	}
-	return nf.Count(p.e.xtInNFT), nil
+	return nfCount{nf.Count(p.e.xtInNFT), nf.CountWithoutElements(p.e.xtInNFT)}, nil
 }
 
 // errStopped wraps the context's cause when the run is interrupted.

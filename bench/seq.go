@@ -58,7 +58,7 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 		}
 		return nil
 	}
-	lines := make([][]int, len(p.nodes))
+	lines := make([][]nfCount, len(p.nodes))
 	if err := p.countLines(lines); err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (p *pair) seqDel(ctx context.Context, pods [][]*Pod, times []seqTimes) erro
 }
 
 // countLines appends every node's netfilter line count to lines.
-func (p *pair) countLines(lines [][]int) error {
+func (p *pair) countLines(lines [][]nfCount) error {
 	for i := range p.nodes {
 		l, err := p.netfilterLines(i)
 		if err != nil {
@@ -181,7 +181,7 @@ func lineLevels(pods int) []int {
 
 // seqTables renders per-op latency by pod bucket, the loopback network's
 // latency, and the netfilter line counts.
-func seqTables(pods int, t []seqTimes, levels []int, lines [][]int) []Table {
+func seqTables(pods int, t []seqTimes, levels []int, lines [][]nfCount) []Table {
 	lat := Table{Title: "latency per pod of the main network, by pod position", Unit: "ms", Columns: [2]string{"ours", "reference"}}
 	for _, op := range []struct {
 		name string
@@ -202,12 +202,15 @@ func seqTables(pods int, t []seqTimes, levels []int, lines [][]int) []Table {
 	for _, l := range levels {
 		labels = append(labels, fmt.Sprintf("%d pods", l))
 	}
+	rules := Table{Title: "netfilter lines in the node, set and map elements left out", Unit: "lines", Columns: [2]string{"ours", "reference"}}
 	for j, label := range labels {
 		if j < len(lines[0]) && j < len(lines[1]) {
-			nf.Rows = append(nf.Rows, newRow(label, Value(float64(lines[0][j])), Value(float64(lines[1][j]))))
+			o, r := lines[0][j], lines[1][j]
+			nf.Rows = append(nf.Rows, newRow(label, Value(float64(o.lines)), Value(float64(r.lines))))
+			rules.Rows = append(rules.Rows, newRow(label, Value(float64(o.withoutElements)), Value(float64(r.withoutElements))))
 		}
 	}
-	return []Table{lat, lo, nf}
+	return []Table{lat, lo, nf, rules}
 }
 
 func contains(s []int, v int) bool {
