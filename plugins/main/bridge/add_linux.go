@@ -48,11 +48,12 @@ func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps
 	// nothing behind: an IPAM config host-local would refuse, a taken
 	// interface name, a link of the bridge's name that is no bridge. Only
 	// then do IPAM and the links run side by side.
-	if err := validateAdd(ipam, pod, c.IfName); err != nil {
+	lp := planLinks(conf, c.ContainerID, c.IfName)
+	found, err := validateAdd(ipam, pod, c.IfName, lp.Bridge)
+	if err != nil {
 		return nil, err
 	}
-	lp := planLinks(conf, c.ContainerID, c.IfName)
-	br, err := ensureBridge(lp, c.Log)
+	br, err := ensureFoundBridge(found, lp, c.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -237,19 +238,26 @@ func openNetNS(path string) (ns.NetNS, error) {
 	return cniplugin.OpenNetNS(path)
 }
 
-// validateAdd runs the read-only checks of ADD side by side: the IPAM
-// config (when the IPAM can check it without allocating) and the pod's
-// interface name. The IPAM error wins, as if they ran in that order.
-func validateAdd(ipam ipamClient, pod ns.NetNS, ifname string) error {
+// validateAdd runs the read-only steps of ADD, the pod's interface name
+// beside the IPAM config (when the IPAM can check it without allocating)
+// and then the lookup of the bridge. It returns the bridge lookup for
+// ensureFoundBridge. An IPAM error wins over an interface name error, as
+// if they ran in that order.
+func validateAdd(ipam ipamClient, pod ns.NetNS, ifname, bridge string) (bridgeLookup, error) {
 	ifErr := make(chan error, 1)
 	go func() { ifErr <- requireFreeIfName(pod, ifname) }()
+	var err error
 	if v, ok := ipam.(interface{ Validate() error }); ok {
-		if err := v.Validate(); err != nil {
-			<-ifErr
-			return err
-		}
+		err = v.Validate()
 	}
-	return <-ifErr
+	var found bridgeLookup
+	if err == nil {
+		found = lookupBridge(bridge)
+	}
+	if e := <-ifErr; err == nil {
+		err = e
+	}
+	return found, err
 }
 
 // requireFreeIfName returns code 4 when the pod already has a link named

@@ -40,7 +40,23 @@ func randomMAC() net.HardwareAddr {
 // the loser uses the winner's.
 // Equivalent to: `ip link add $br type bridge; ip link set $br up`.
 func ensureBridge(p linkPlan, log *slog.Logger) (netlink.Link, error) {
-	br, err := netlinksafe.LinkByName(p.Bridge)
+	return ensureFoundBridge(lookupBridge(p.Bridge), p, log)
+}
+
+// bridgeLookup is the outcome of looking the bridge up by name.
+type bridgeLookup struct {
+	link netlink.Link
+	err  error
+}
+
+func lookupBridge(name string) bridgeLookup {
+	l, err := netlinksafe.LinkByName(name)
+	return bridgeLookup{l, err}
+}
+
+// ensureFoundBridge is ensureBridge after the lookup.
+func ensureFoundBridge(found bridgeLookup, p linkPlan, log *slog.Logger) (netlink.Link, error) {
+	br, err := found.link, found.err
 	if err != nil && !isNotFound(err) {
 		return nil, fmt.Errorf("find bridge %q: %w", p.Bridge, err)
 	}
