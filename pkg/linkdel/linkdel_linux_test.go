@@ -3,6 +3,7 @@ package linkdel
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +152,36 @@ func TestPrivilegedHelperChecksName(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A helper whose parent stops waiting for it (a DEL killed right after
+// starting it) still deletes the link.
+func TestPrivilegedHelperOutlivesParent(t *testing.T) {
+	node := testutil.NewNetNS(t, "node")
+	podNS := testutil.NewNetNS(t, "pod")
+	pod, err := ns.GetNS(podNS.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pod.Close()
+	l := pair(t, node, pod, "pnt-ld3")
+	err = node.Do(func() error {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		p, err := startHelper(l.Attrs().Index, l.Attrs().Name)
+		if err != nil {
+			return err
+		}
+		return p.Release() // nobody waits for it
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for podHasEth0(t, pod) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pair is still there 5 s after the helper started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
