@@ -20,6 +20,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// nodeAndPod makes a node and a pod namespace for one test.
+func nodeAndPod(t *testing.T) (*testutil.NetNS, ns.NetNS) {
+	t.Helper()
+	node := testutil.NewNetNS(t, "node")
+	podNS := testutil.NewNetNS(t, "pod")
+	pod, err := ns.GetNS(podNS.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pod.Close() })
+	return node, pod
+}
+
 // pair makes a veth pair: name in the node, eth0 in the pod.
 func pair(t *testing.T, node *testutil.NetNS, pod ns.NetNS, name string) netlink.Link {
 	t.Helper()
@@ -69,13 +82,7 @@ func helperRunning(name string) bool {
 }
 
 func TestPrivilegedDeleteDetached(t *testing.T) {
-	node := testutil.NewNetNS(t, "node")
-	podNS := testutil.NewNetNS(t, "pod")
-	pod, err := ns.GetNS(podNS.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pod.Close()
+	node, pod := nodeAndPod(t)
 	for i, exe := range map[string]string{"helper": "/proc/self/exe", "failing helper": "/bin/false", "missing helper": "/nonexistent"} {
 		t.Run(i, func(t *testing.T) {
 			defer func(old string) { helperExe = old }(helperExe)
@@ -111,15 +118,9 @@ func TestPrivilegedDeleteDetached(t *testing.T) {
 }
 
 func TestPrivilegedDeleteGone(t *testing.T) {
-	node := testutil.NewNetNS(t, "node")
-	podNS := testutil.NewNetNS(t, "pod")
-	pod, err := ns.GetNS(podNS.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pod.Close()
+	node, pod := nodeAndPod(t)
 	l := pair(t, node, pod, "pnt-ld1")
-	err = node.Do(func() error {
+	err := node.Do(func() error {
 		if err := netlink.LinkDel(l); err != nil {
 			return err
 		}
@@ -132,13 +133,7 @@ func TestPrivilegedDeleteGone(t *testing.T) {
 
 // The helper refuses an index that now names another link.
 func TestPrivilegedHelperChecksName(t *testing.T) {
-	node := testutil.NewNetNS(t, "node")
-	podNS := testutil.NewNetNS(t, "pod")
-	pod, err := ns.GetNS(podNS.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pod.Close()
+	node, pod := nodeAndPod(t)
 	l := pair(t, node, pod, "pnt-ld2")
 	_ = node.Do(func() error {
 		if got := runHelper(itoa(l.Attrs().Index), "other"); got != 0 {
@@ -157,15 +152,9 @@ func TestPrivilegedHelperChecksName(t *testing.T) {
 // A helper whose parent stops waiting for it (a DEL killed right after
 // starting it) still deletes the link.
 func TestPrivilegedHelperOutlivesParent(t *testing.T) {
-	node := testutil.NewNetNS(t, "node")
-	podNS := testutil.NewNetNS(t, "pod")
-	pod, err := ns.GetNS(podNS.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pod.Close()
+	node, pod := nodeAndPod(t)
 	l := pair(t, node, pod, "pnt-ld3")
-	err = node.Do(func() error {
+	err := node.Do(func() error {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		p, err := startHelper(l.Attrs().Index, l.Attrs().Name)
