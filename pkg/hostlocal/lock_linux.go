@@ -1,23 +1,17 @@
 package hostlocal
 
 import (
-	"errors"
 	"os"
 	"syscall"
+
+	pkgflock "github.com/podnet/podnet/pkg/flock"
 )
 
 // flock takes (how = LOCK_EX) or drops (LOCK_UN) the advisory lock on f,
 // retrying when a signal interrupts the wait. It is the same lock the
 // reference takes through go-filemutex, so both plugins exclude each other.
 // Equivalent to: `flock <dataDir>/<network>/lock`.
-func flock(f *os.File, how int) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), how)
-		if !errors.Is(err, syscall.EINTR) {
-			return err
-		}
-	}
-}
+func flock(f *os.File, how int) error { return pkgflock.Retry(f, how) }
 
 // dirStamp identifies the state of a directory: inode, mtime and ctime in
 // nanoseconds. Any entry created, removed or renamed in it changes the stamp.
