@@ -79,6 +79,11 @@ func ParseStoreConfig(stdin []byte) (*Config, error) {
 	if err := cniplugin.DecodeConf(stdin, &w); err != nil {
 		return nil, err
 	}
+	return storeConfig(&w)
+}
+
+// storeConfig is ParseStoreConfig on the decoded config.
+func storeConfig(w *wireConf) (*Config, error) {
 	if w.IPAM == nil {
 		return nil, cniplugin.ConfigErrorf("network config has no \"ipam\" key")
 	}
@@ -97,7 +102,7 @@ func ParseConfig(stdin []byte, cniArgs string) (*Config, error) {
 	if err := cniplugin.DecodeConf(stdin, &w); err != nil {
 		return nil, err
 	}
-	c, err := ParseStoreConfig(stdin)
+	c, err := storeConfig(&w)
 	if err != nil {
 		return nil, err
 	}
