@@ -23,7 +23,7 @@ func requireCode(t *testing.T, err error) {
 }
 
 // FuzzParsePrevResult feeds arbitrary configs to the framework's checks
-// (requireVersion, DecodeConf) and to prevResult decoding: no panic, every
+// (the cniVersion check, DecodeConf) and to prevResult decoding: no panic, every
 // rejection a code, and an accepted prevResult converts to the current
 // result type and prints.
 func FuzzParsePrevResult(f *testing.F) {
@@ -34,7 +34,10 @@ func FuzzParsePrevResult(f *testing.F) {
 	f.Add([]byte(`{"name":"n"}`))
 	f.Add([]byte(`{"cniVersion":"","name":"n","prevResult":null}`))
 	f.Fuzz(func(t *testing.T, stdin []byte) {
-		requireCode(t, requireVersion(stdin))
+		var head confHead // as run decodes it
+		if err := DecodeConf(stdin, &head); err == nil {
+			requireCode(t, head.requireVersion())
+		}
 		var conf types.PluginConf
 		err := DecodeConf(stdin, &conf)
 		requireCode(t, err)

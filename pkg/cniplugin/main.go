@@ -70,6 +70,9 @@ func run(p Plugin, stdin io.Reader, stdout, stderr io.Writer) int {
 			return fail(stdout, stderr, p.Name, err)
 		}
 	}
+	// head is the config's head, decoded once here for wrap's logger and
+	// checks (verbs other than VERSION only).
+	var head confHead
 	if os.Getenv("CNI_COMMAND") != "" && os.Getenv("CNI_COMMAND") != "VERSION" {
 		data, err := io.ReadAll(io.LimitReader(stdin, MaxConfigSize+1))
 		if err != nil {
@@ -81,19 +84,21 @@ func run(p Plugin, stdin io.Reader, stdout, stderr io.Writer) int {
 		// A config without cniVersion is refused here, before skel's version
 		// check would misreport it as "0.1.0" to a plugin that lacks 0.1.0.
 		// Malformed JSON is left to skel, which reports it with code 6.
-		if err := requireVersion(data); err != nil && Code(err) == ErrIncompatibleCNIVersion {
-			return fail(stdout, stderr, p.Name, err)
+		if err := json.Unmarshal(data, &head); err == nil {
+			if err := head.requireVersion(); err != nil {
+				return fail(stdout, stderr, p.Name, err)
+			}
 		}
 		if err := replaceStdin(data); err != nil {
 			return fail(stdout, stderr, p.Name, Errorf(ErrIOFailure, "buffer network config: %w", err))
 		}
 	}
 	funcs := skel.CNIFuncs{
-		Add:    wrap(p.Name, "ADD", p.Add, stderr),
-		Del:    wrap(p.Name, "DEL", p.Del, stderr),
-		Check:  wrap(p.Name, "CHECK", p.Check, stderr),
-		Status: wrap(p.Name, "STATUS", p.Status, stderr),
-		GC:     wrap(p.Name, "GC", p.GC, stderr),
+		Add:    wrap(p.Name, "ADD", &head, p.Add, stderr),
+		Del:    wrap(p.Name, "DEL", &head, p.Del, stderr),
+		Check:  wrap(p.Name, "CHECK", &head, p.Check, stderr),
+		Status: wrap(p.Name, "STATUS", &head, p.Status, stderr),
+		GC:     wrap(p.Name, "GC", &head, p.GC, stderr),
 	}
 	if e := skel.PluginMainFuncsWithError(funcs, p.Versions, buildinfo.About(p.Name)); e != nil {
 		return fail(stdout, stderr, p.Name, e)
@@ -165,7 +170,7 @@ func detailsSuffix(d string) string {
 // wrap adapts a verb handler to skel: it adds the logger, refuses a config
 // without cniVersion or with an over-long network name or container ID,
 // and converts the returned error to a *types.Error.
-func wrap(plugin, command string, fn func(*Call) error, stderr io.Writer) func(*skel.CmdArgs) error {
+func wrap(plugin, command string, head *confHead, fn func(*Call) error, stderr io.Writer) func(*skel.CmdArgs) error {
 	return func(args *skel.CmdArgs) error {
 		attrs := []any{"plugin", plugin, "command", command}
 		if args.ContainerID != "" {
@@ -177,10 +182,8 @@ func wrap(plugin, command string, fn func(*Call) error, stderr io.Writer) func(*
 		if args.Netns != "" {
 			attrs = append(attrs, "netns", args.Netns)
 		}
-		// One decode serves the logger and the checks; a malformed config
-		// is reported by the verb's own decode.
-		var head confHead
-		_ = json.Unmarshal(args.StdinData, &head)
+		// run's one decode serves the logger and the checks; a malformed
+		// config is reported by the verb's own decode.
 		log, closer := openLog(head.LogConf, attrs, stderr)
 		defer closer.Close()
 		if err := head.requireVersion(); err != nil {
@@ -236,14 +239,6 @@ type confHead struct {
 
 // requireVersion refuses a config with no cniVersion. skel would read it as
 // 0.1.0, which hides a typo behind a result format nobody expects.
-func requireVersion(stdin []byte) error {
-	var h confHead
-	if err := json.Unmarshal(stdin, &h); err != nil {
-		return Errorf(ErrDecodingFailure, "decode network config: %w", err)
-	}
-	return h.requireVersion()
-}
-
 func (h *confHead) requireVersion() error {
 	if h.CNIVersion == nil || *h.CNIVersion == "" {
 		return Errorf(ErrIncompatibleCNIVersion, "network config has no cniVersion; set it to one of %v", version.All.SupportedVersions())
