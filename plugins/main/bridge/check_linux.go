@@ -120,7 +120,7 @@ func checkPod(pod ns.NetNS, podIf *current.Interface, res *current.Result) (int,
 // address is on the interface with its prefix length and that a route to
 // its subnet exists.
 func checkPodAddrs(l netlink.Link, ips []*current.IPConfig) error {
-	have, err := netlinksafe.AddrList(l, netlink.FAMILY_ALL)
+	have, err := linkAddrs(l)
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
 	}
@@ -231,7 +231,7 @@ func checkNode(ctx context.Context, conf *netConf, br netlink.Link, res *current
 }
 
 func checkGateway(l netlink.Link, gw net.IPNet) error {
-	have, err := netlinksafe.AddrList(l, netlink.FAMILY_ALL)
+	have, err := linkAddrs(l)
 	if err != nil {
 		return fmt.Errorf("list addresses of %q: %w", l.Attrs().Name, err)
 	}

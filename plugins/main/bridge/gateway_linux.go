@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -27,7 +26,7 @@ func ensureGateways(l netlink.Link, gws []net.IPNet, force bool, log *slog.Logge
 		return nil
 	}
 	name := l.Attrs().Name
-	have, err := netlinksafe.AddrList(l, netlink.FAMILY_ALL)
+	have, err := linkAddrs(l)
 	if err != nil {
 		return fmt.Errorf("list addresses of %q: %w", name, err)
 	}
@@ -115,17 +114,31 @@ func isPlanned(a netlink.Addr, planned []net.IPNet) bool {
 }
 
 // enableForwarding turns on forwarding for the families the gateways use,
-// writing only when it is off.
+// writing only when it is off. The state is read through rtnetlink: on a
+// busy node that is cheaper than a /proc/sys walk (see sysctlTree).
 // Equivalent to: `sysctl net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1`.
 func enableForwarding(v4, v6 bool) error {
-	if v4 {
-		if err := ensureSysctl("net/ipv4/ip_forward", "1"); err != nil {
-			return fmt.Errorf("enable IPv4 forwarding: %w", err)
+	for _, f := range []struct {
+		want   bool
+		family int
+		key    string
+		name   string
+	}{
+		{v4, unix.AF_INET, "net/ipv4/ip_forward", "IPv4"},
+		{v6, unix.AF_INET6, "net/ipv6/conf/all/forwarding", "IPv6"},
+	} {
+		if !f.want {
+			continue
 		}
-	}
-	if v6 {
-		if err := ensureSysctl("net/ipv6/conf/all/forwarding", "1"); err != nil {
-			return fmt.Errorf("enable IPv6 forwarding: %w", err)
+		on, err := forwardingOn(f.family)
+		if err != nil {
+			// A kernel without the answer: read /proc/sys instead.
+			err = ensureSysctl(f.key, "1")
+		} else if !on {
+			err = writeSysctl(f.key, "1")
+		}
+		if err != nil {
+			return fmt.Errorf("enable %s forwarding: %w", f.name, err)
 		}
 	}
 	return nil

@@ -17,23 +17,27 @@ import (
 // enabledad is set.
 const dadTimeout = 5 * time.Second
 
-// podSysctls sets what the reference sets on the pod interface before
-// any address is known: arp_notify=1, and DAD off (accept_dad=0) unless
-// enabledad (then accept_dad=1, enhanced_dad=1). The interface was just
-// created with the namespace's defaults, so the keys are written without
-// being read first. The namespace may have IPv6 disabled: a missing IPv6
-// key is returned as dadErr, an error only if an IPv6 address comes.
-func podSysctls(p linkPlan) (dadErr, err error) {
-	if err := writeSysctl("net/ipv4/conf/"+p.PodIf+"/arp_notify", "1"); err != nil {
-		return nil, fmt.Errorf("pod: %w", err)
-	}
-	dad := "0"
-	keys := [][2]string{{"net/ipv6/conf/" + p.PodIf + "/accept_dad", dad}}
+// podSysctls sets the pod interface's IPv6 switches before any address is
+// known: DAD off (accept_dad=0) unless enabledad (then accept_dad=1,
+// enhanced_dad=1), as the reference does, and router advertisements off
+// (accept_ra=0). IPAM gives the pod its addresses and routes; an RA could
+// only come from another pod on the bridge, which would then become the
+// pod's IPv6 router (the pod-to-pod form of CVE-2020-10749), and a pod
+// that listens for RAs also sends router solicitations that the bridge
+// floods to every pod. The interface was just created with the
+// namespace's defaults, so the keys are written without being read
+// first. arp_notify=1, the reference's other pod setting, goes with the
+// link-up request (setPodLink). The namespace may have IPv6 disabled: a
+// missing IPv6 key is returned as dadErr, an error only if an IPv6
+// address comes.
+func podSysctls(t *sysctlTree, p linkPlan) (dadErr, err error) {
+	conf := "net/ipv6/conf/" + p.PodIf + "/"
+	keys := [][2]string{{conf + "accept_ra", "0"}, {conf + "accept_dad", "0"}}
 	if p.EnhancedDAD {
-		keys = [][2]string{{"net/ipv6/conf/" + p.PodIf + "/accept_dad", "1"}, {"net/ipv6/conf/" + p.PodIf + "/enhanced_dad", "1"}}
+		keys = [][2]string{{conf + "accept_ra", "0"}, {conf + "accept_dad", "1"}, {conf + "enhanced_dad", "1"}}
 	}
 	for _, kv := range keys {
-		err := writeSysctl(kv[0], kv[1])
+		err := t.write(kv[0], kv[1])
 		if errors.Is(err, syscall.ENOENT) {
 			return err, nil
 		}
@@ -47,13 +51,13 @@ func podSysctls(p linkPlan) (dadErr, err error) {
 // podIPv6Sysctls enables IPv6 on lo and the interface for the IPv6
 // address that is coming, and keeps addresses when the link goes down, as
 // the reference does.
-func podIPv6Sysctls(p linkPlan) error {
+func podIPv6Sysctls(t *sysctlTree, p linkPlan) error {
 	for _, kv := range [][2]string{
 		{"net/ipv6/conf/lo/disable_ipv6", "0"},
 		{"net/ipv6/conf/" + p.PodIf + "/disable_ipv6", "0"},
 		{"net/ipv6/conf/" + p.PodIf + "/keep_addr_on_down", "1"},
 	} {
-		if err := ensureSysctl(kv[0], kv[1]); err != nil {
+		if err := t.ensure(kv[0], kv[1]); err != nil {
 			return fmt.Errorf("pod: %w", err)
 		}
 	}

@@ -127,9 +127,11 @@ func configurePod(p linkPlan, index int, l3 bool, plan, announce <-chan podStep)
 	if err != nil {
 		return nil, err
 	}
+	sysctls := &sysctlTree{} // this thread is in the pod's namespace
+	defer sysctls.close()
 	var dadErr error
 	if l3 {
-		if dadErr, err = podSysctls(p); err != nil {
+		if dadErr, err = podSysctls(sysctls, p); err != nil {
 			return nil, err
 		}
 	}
@@ -137,13 +139,11 @@ func configurePod(p linkPlan, index int, l3 bool, plan, announce <-chan podStep)
 	if step.abort {
 		return nil, errPodSetupAborted
 	}
-	if p.PodUp {
-		if err := netlink.LinkSetUp(l); err != nil {
-			return nil, fmt.Errorf("set %q up in the pod: %w", p.PodIf, err)
-		}
+	if err := setPodLink(l.Attrs().Index, p.PodUp, l3); err != nil {
+		return nil, fmt.Errorf("%q: %w", p.PodIf, err)
 	}
 	if a := step.addrs; a != nil {
-		if err := configurePodAddrs(l, p, a, dadErr); err != nil {
+		if err := configurePodAddrs(sysctls, l, p, a, dadErr); err != nil {
 			return nil, err
 		}
 	}
@@ -157,12 +157,12 @@ func configurePod(p linkPlan, index int, l3 bool, plan, announce <-chan podStep)
 }
 
 // configurePodAddrs is step 2: IPv6 switches, addresses, routes, DAD.
-func configurePodAddrs(l netlink.Link, p linkPlan, a *addrPlan, dadErr error) error {
+func configurePodAddrs(t *sysctlTree, l netlink.Link, p linkPlan, a *addrPlan, dadErr error) error {
 	if a.V6 {
 		if dadErr != nil {
 			return fmt.Errorf("pod: %w", dadErr)
 		}
-		if err := podIPv6Sysctls(p); err != nil {
+		if err := podIPv6Sysctls(t, p); err != nil {
 			return err
 		}
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"log/slog"
 	"net"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -148,6 +150,7 @@ func TestPrivilegedPodSide(t *testing.T) {
 	}
 	for key, want := range map[string]string{
 		"net/ipv6/conf/eth0/accept_dad": "0", "net/ipv4/conf/eth0/arp_notify": "1", "net/ipv6/conf/eth0/keep_addr_on_down": "1",
+		"net/ipv6/conf/eth0/accept_ra": "0",
 	} {
 		if got := pod.Sysctl(t, key); got != want {
 			t.Errorf("pod %s = %s, want %s", key, got, want)
@@ -156,8 +159,8 @@ func TestPrivilegedPodSide(t *testing.T) {
 }
 
 // TestPrivilegedPodSetupAbort: an ADD that fails while IPAM runs aborts the
-// pod setup after its first step: the sysctls are set, but the link stays
-// down (the bridge gets no carrier from it) and has no address.
+// pod setup after its first step: the IPv6 sysctls are set, but the link
+// stays down (the bridge gets no carrier from it) and has no address.
 func TestPrivilegedPodSetupAbort(t *testing.T) {
 	node := testutil.NewNode(t, "node")
 	pod := testutil.NewPod(t, "pod")
@@ -181,8 +184,10 @@ func TestPrivilegedPodSetupAbort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := pod.Sysctl(t, "net/ipv4/conf/eth0/arp_notify"); got != "1" {
-		t.Errorf("arp_notify = %s, want 1 from the first step", got)
+	for _, key := range []string{"net/ipv6/conf/eth0/accept_dad", "net/ipv6/conf/eth0/accept_ra"} {
+		if got := pod.Sysctl(t, key); got != "0" {
+			t.Errorf("%s = %s, want 0 from the first step", key, got)
+		}
 	}
 	link := pod.MustExec(t, "ip", "-o", "link", "show", "dev", "eth0")
 	addrs := pod.MustExec(t, "ip", "-o", "-4", "addr", "show", "dev", "eth0")
@@ -340,4 +345,105 @@ func ensureAndSetupLinks(lp linkPlan, pod ns.NetNS, log *slog.Logger) (*attachme
 		return &attachment{}, err
 	}
 	return setupLinks(lp, br, pod, nil, log)
+}
+
+// TestPrivilegedSysctlTree: the node tree follows the namespace of the
+// thread that uses it, so a tree opened in one namespace never writes
+// into another's keys.
+func TestPrivilegedSysctlTree(t *testing.T) {
+	a := testutil.NewNode(t, "a")
+	b := testutil.NewNode(t, "b")
+	tree := &sysctlTree{}
+	defer tree.close()
+	for _, step := range []struct {
+		node *testutil.Node
+		val  string
+	}{{a, "2"}, {b, "0"}, {a, "1"}} {
+		if err := step.node.Do(func() error { return tree.write("net/ipv6/conf/lo/accept_ra", step.val) }); err != nil {
+			t.Fatal(err)
+		}
+		if got := step.node.Sysctl(t, "net/ipv6/conf/lo/accept_ra"); got != step.val {
+			t.Errorf("%s: accept_ra = %s, want %s", step.node.Name, got, step.val)
+		}
+	}
+	if got := b.Sysctl(t, "net/ipv6/conf/lo/accept_ra"); got != "0" {
+		t.Errorf("b: accept_ra = %s after a's last write, want 0", got)
+	}
+}
+
+// TestPrivilegedForwarding: forwardingOn reads what /proc/sys shows, and
+// enableForwarding turns on only the families asked for.
+func TestPrivilegedForwarding(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	err := node.Do(func() error {
+		for _, fam := range []int{syscall.AF_INET, syscall.AF_INET6} {
+			if on, err := forwardingOn(fam); err != nil || on {
+				t.Errorf("fresh namespace: forwardingOn(%d) = %v, %v; want false", fam, on, err)
+			}
+		}
+		if err := enableForwarding(true, false); err != nil {
+			return err
+		}
+		if on, err := forwardingOn(syscall.AF_INET); err != nil || !on {
+			t.Errorf("after enabling IPv4: forwardingOn = %v, %v", on, err)
+		}
+		if on, _ := forwardingOn(syscall.AF_INET6); on {
+			t.Error("enabling IPv4 turned on IPv6 forwarding")
+		}
+		return enableForwarding(false, true)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"net/ipv4/ip_forward": "1", "net/ipv6/conf/all/forwarding": "1"} {
+		if got := node.Sysctl(t, key); got != want {
+			t.Errorf("%s = %s, want %s", key, got, want)
+		}
+	}
+}
+
+// TestPrivilegedLinkAddrs: linkAddrs returns what the full dump returns
+// for the link (IPv4 and IPv6, the kernel's link-local included) and
+// nothing of another link.
+func TestPrivilegedLinkAddrs(t *testing.T) {
+	node := testutil.NewNode(t, "node")
+	node.MustExec(t, "ip", "link", "add", "d1", "type", "bridge")
+	node.MustExec(t, "ip", "link", "add", "d2", "type", "bridge")
+	node.MustExec(t, "ip", "addr", "add", "10.9.0.1/24", "dev", "d1")
+	node.MustExec(t, "ip", "addr", "add", "10.9.1.1/16", "dev", "d1")
+	node.MustExec(t, "ip", "addr", "add", "fd00:9::1/64", "dev", "d1", "nodad")
+	node.MustExec(t, "ip", "addr", "add", "10.9.2.1/24", "dev", "d2")
+	node.MustExec(t, "ip", "link", "set", "d1", "up")
+	err := node.Do(func() error {
+		l, err := netlink.LinkByName("d1")
+		if err != nil {
+			return err
+		}
+		got, err := linkAddrs(l)
+		if err != nil {
+			return err
+		}
+		want, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+		if err != nil {
+			return err
+		}
+		key := func(as []netlink.Addr) string {
+			var s []string
+			for _, a := range as {
+				s = append(s, fmt.Sprintf("%s/%d/%d", a.IPNet, a.Flags, a.Scope))
+			}
+			sort.Strings(s)
+			return strings.Join(s, " ")
+		}
+		if key(got) != key(want) {
+			t.Errorf("linkAddrs(d1) = %s\nAddrList(d1) = %s", key(got), key(want))
+		}
+		if !strings.Contains(key(got), "10.9.1.1/16") || strings.Contains(key(got), "10.9.2.1") {
+			t.Errorf("linkAddrs(d1) = %s", key(got))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -38,7 +38,7 @@ const netlinkTimeout = 10 * time.Second
 // Equivalent to: `ip link add $host mtu $mtu address $mac master $br up
 // type veth peer name $peer mtu $mtu address $peermac netns $pod`.
 func addVeth(s vethSpec) (netlink.Link, error) {
-	echo, err := netlinkExchange(vethRequest(s))
+	echo, err := netlinkExchange(vethRequest(s), unix.RTM_NEWLINK)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +93,11 @@ func vethRequest(s vethSpec) *nl.NetlinkRequest {
 }
 
 // netlinkExchange sends req on a new rtnetlink socket in the calling
-// thread's namespace and reads until the kernel's acknowledgement. It
-// returns the payload of the RTM_NEWLINK message the kernel echoed, nil
-// when there was none, or the kernel's error.
-func netlinkExchange(req *nl.NetlinkRequest) ([]byte, error) {
+// thread's namespace and reads until the kernel's acknowledgement (req
+// must ask for one, NLM_F_ACK). It returns the payload of the last
+// message of type reply the kernel sent before it (an echo, or the answer
+// to a get), nil when there was none, or the kernel's error.
+func netlinkExchange(req *nl.NetlinkRequest, reply uint16) ([]byte, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("open rtnetlink socket: %w", err)
@@ -132,7 +133,7 @@ func netlinkExchange(req *nl.NetlinkRequest) ([]byte, error) {
 				continue
 			}
 			switch m.Header.Type {
-			case unix.RTM_NEWLINK:
+			case reply:
 				echo = append([]byte(nil), m.Data...)
 			case unix.NLMSG_ERROR:
 				if len(m.Data) < 4 {
