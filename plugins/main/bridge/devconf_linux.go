@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -12,40 +14,71 @@ import (
 // linux/netconf.h.
 const (
 	ipv4DevconfArpNotify = 22 // IPV4_DEVCONF_ARP_NOTIFY
+	ifla6AddrGenMode     = 8  // IFLA_INET6_ADDR_GEN_MODE
+	in6AddrGenModeNone   = 1  // IN6_ADDR_GEN_MODE_NONE
 
 	netconfaIfindex    = 1          // NETCONFA_IFINDEX
 	netconfaForwarding = 2          // NETCONFA_FORWARDING
 	netconfIfindexAll  = 0xffffffff // NETCONFA_IFINDEX_ALL (-1): net.ipv{4,6}.conf.all
 )
 
-// setPodLink sets the pod end up (with up) and its IPv4 arp_notify (with
-// arpNotify) in one RTM_NEWLINK request: the IPv4 setting travels as
-// IFLA_AF_SPEC/AF_INET/IFLA_INET_CONF, so no /proc/sys path is walked for
-// it (see sysctlTree for what such a walk costs on a busy node). The
-// kernel applies the flags before the IPv4 setting; the link has no
-// address yet, so there is nothing to announce in between. Nothing asked,
-// nothing sent.
-// Equivalent to: `ip link set $if up; sysctl -w net.ipv4.conf.$if.arp_notify=1`.
-func setPodLink(index int, up, arpNotify bool) error {
-	if !up && !arpNotify {
-		return nil
+// podLinkSettings is what setPodLink applies to the pod end.
+type podLinkSettings struct {
+	up        bool
+	arpNotify bool // net.ipv4.conf.$if.arp_notify=1
+	// noLinkLocal sets addr_gen_mode=none before the link comes up, so the
+	// kernel gives it no IPv6 link-local address.
+	noLinkLocal bool
+}
+
+// setPodLink applies s to the pod end with rtnetlink, not /proc/sys (see
+// sysctlTree for what a /proc/sys walk costs on a busy node): the IPv4
+// setting travels as IFLA_AF_SPEC/AF_INET/IFLA_INET_CONF, the IPv6 one as
+// IFLA_AF_SPEC/AF_INET6/IFLA_INET6_ADDR_GEN_MODE. The kernel applies a
+// request's flags before its IFLA_AF_SPEC, and makes the link-local
+// address when the link comes up, so noLinkLocal takes a request of its
+// own before the up; otherwise one request does all. The link has no
+// address yet, so arp_notify set after the up misses no announcement.
+// A link without IPv6 (its MTU below 1280) keeps the IPv4 setting alone.
+// Equivalent to: `ip link set $if addrgenmode none; ip link set $if up;
+// sysctl -w net.ipv4.conf.$if.arp_notify=1`.
+func setPodLink(index int, s podLinkSettings) error {
+	var reqs []*nl.NetlinkRequest
+	if s.noLinkLocal {
+		reqs = append(reqs, podLinkRequest(index, false, s.arpNotify, true), podLinkRequest(index, s.up, false, false))
+	} else if s.up || s.arpNotify {
+		reqs = append(reqs, podLinkRequest(index, s.up, s.arpNotify, false))
 	}
-	req := podLinkRequest(index, up, arpNotify)
-	if _, err := netlinkExchange(req, unix.RTM_NEWLINK); err != nil {
-		what := "set up"
-		if arpNotify {
-			what = "set arp_notify=1 and up"
-			if !up {
-				what = "set arp_notify=1"
-			}
+	for i, req := range reqs {
+		_, err := netlinkExchange(req, unix.RTM_NEWLINK)
+		if errors.Is(err, unix.EAFNOSUPPORT) && i == 0 && s.noLinkLocal {
+			// No IPv6 on this link: no link-local address to leave out.
+			_, err = netlinkExchange(podLinkRequest(index, false, s.arpNotify, false), unix.RTM_NEWLINK)
 		}
-		return fmt.Errorf("%s ifindex %d in the pod: %w", what, index, err)
+		if err != nil {
+			return fmt.Errorf("set ifindex %d in the pod (%s): %w", index, s, err)
+		}
 	}
 	return nil
 }
 
-// podLinkRequest renders the request of setPodLink.
-func podLinkRequest(index int, up, arpNotify bool) *nl.NetlinkRequest {
+// String names the settings for error messages.
+func (s podLinkSettings) String() string {
+	var parts []string
+	if s.noLinkLocal {
+		parts = append(parts, "addrgenmode none")
+	}
+	if s.arpNotify {
+		parts = append(parts, "arp_notify=1")
+	}
+	if s.up {
+		parts = append(parts, "up")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// podLinkRequest renders one RTM_NEWLINK request of setPodLink.
+func podLinkRequest(index int, up, arpNotify, noLinkLocal bool) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Index = int32(index)
@@ -53,10 +86,15 @@ func podLinkRequest(index int, up, arpNotify bool) *nl.NetlinkRequest {
 		msg.Change, msg.Flags = unix.IFF_UP, unix.IFF_UP
 	}
 	req.AddData(msg)
-	if arpNotify {
+	if arpNotify || noLinkLocal {
 		spec := nl.NewRtAttr(unix.IFLA_AF_SPEC, nil)
-		conf := spec.AddRtAttr(unix.AF_INET, nil).AddRtAttr(unix.IFLA_INET_CONF, nil)
-		conf.AddRtAttr(ipv4DevconfArpNotify, nl.Uint32Attr(1))
+		if arpNotify {
+			conf := spec.AddRtAttr(unix.AF_INET, nil).AddRtAttr(unix.IFLA_INET_CONF, nil)
+			conf.AddRtAttr(ipv4DevconfArpNotify, nl.Uint32Attr(1))
+		}
+		if noLinkLocal {
+			spec.AddRtAttr(unix.AF_INET6, nil).AddRtAttr(ifla6AddrGenMode, []byte{in6AddrGenModeNone})
+		}
 		req.AddData(spec)
 	}
 	return req

@@ -37,6 +37,10 @@ type netConf struct {
 	EnableDad                 bool         `json:"enabledad"`
 	DisableContainerInterface bool         `json:"disableContainerInterface"`
 	PortIsolation             bool         `json:"portIsolation"`
+	// KeepIPv6LinkLocal keeps the IPv6 link-local address on the pod
+	// interface of an IPv4-only attachment, as the reference does; podnet
+	// leaves it out by default (see linkPlan.KeepLinkLocal).
+	KeepIPv6LinkLocal bool `json:"keepIPv6LinkLocal"`
 	// IPAMExec forces exec delegation for ipam.type "host-local" (whose
 	// default is podnet's host-local in this process): for operators who
 	// put their own binary named host-local on CNI_PATH.

@@ -30,6 +30,14 @@ type linkPlan struct {
 	KeepVlan1   bool  // preserveDefaultVlan
 	PodUp       bool  // false with disableContainerInterface
 	EnhancedDAD bool  // enabledad
+	// KeepLinkLocal (keepIPv6LinkLocal) keeps the kernel's IPv6 link-local
+	// address on the pod end of an IPv4-only attachment. Without it that
+	// end gets none (addr_gen_mode=none), so it joins no solicited-node
+	// group and sends no MLD report: with no multicast querier on the
+	// bridge, each such report is flooded to every pod, and the kernel
+	// sends it holding the RTNL lock that every ADD needs, which made ADD
+	// slower with every pod on the node.
+	KeepLinkLocal bool
 }
 
 // hostVethName is the node-side name of an attachment's veth: "veth" and 8
@@ -44,21 +52,22 @@ func hostVethName(network, containerID, ifName string) string {
 // planLinks builds the link plan of an attachment.
 func planLinks(c *netConf, containerID, ifName string) linkPlan {
 	return linkPlan{
-		Bridge:      c.BrName,
-		BridgeMTU:   c.MTU,
-		Promisc:     c.PromiscMode,
-		VlanFilter:  c.Vlan != 0 || len(c.trunkVIDs) > 0,
-		HostVeth:    hostVethName(c.Name, containerID, ifName),
-		PodIf:       ifName,
-		MAC:         c.mac,
-		MTU:         c.MTU,
-		Hairpin:     c.HairpinMode,
-		Isolated:    c.PortIsolation,
-		PVID:        c.Vlan,
-		Trunk:       c.trunkVIDs,
-		KeepVlan1:   c.PreserveDefaultVlan,
-		PodUp:       !c.DisableContainerInterface,
-		EnhancedDAD: c.EnableDad,
+		Bridge:        c.BrName,
+		BridgeMTU:     c.MTU,
+		Promisc:       c.PromiscMode,
+		VlanFilter:    c.Vlan != 0 || len(c.trunkVIDs) > 0,
+		HostVeth:      hostVethName(c.Name, containerID, ifName),
+		PodIf:         ifName,
+		MAC:           c.mac,
+		MTU:           c.MTU,
+		Hairpin:       c.HairpinMode,
+		Isolated:      c.PortIsolation,
+		PVID:          c.Vlan,
+		Trunk:         c.trunkVIDs,
+		KeepVlan1:     c.PreserveDefaultVlan,
+		PodUp:         !c.DisableContainerInterface,
+		EnhancedDAD:   c.EnableDad,
+		KeepLinkLocal: c.KeepIPv6LinkLocal,
 	}
 }
 

@@ -139,7 +139,10 @@ func configurePod(p linkPlan, index int, l3 bool, plan, announce <-chan podStep)
 	if step.abort {
 		return nil, errPodSetupAborted
 	}
-	if err := setPodLink(l.Attrs().Index, p.PodUp, l3); err != nil {
+	// An IPv4-only pod gets no IPv6 link-local address unless asked: see
+	// linkPlan.KeepLinkLocal.
+	quiet := step.addrs != nil && !step.addrs.V6 && !p.KeepLinkLocal && dadErr == nil
+	if err := setPodLink(l.Attrs().Index, podLinkSettings{up: p.PodUp, arpNotify: l3, noLinkLocal: quiet}); err != nil {
 		return nil, fmt.Errorf("%q: %w", p.PodIf, err)
 	}
 	if a := step.addrs; a != nil {

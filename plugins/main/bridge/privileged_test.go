@@ -447,3 +447,63 @@ func TestPrivilegedLinkAddrs(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPrivilegedPodLinkLocal: an IPv4-only pod end comes up with no IPv6
+// link-local address (and sends no MLD report for one), unless
+// keepIPv6LinkLocal; a pod with an IPv6 address keeps its link-local one.
+// arp_notify is set in every case.
+func TestPrivilegedPodLinkLocal(t *testing.T) {
+	for _, c := range []struct {
+		name, extra, ips string
+		wantLL           bool
+	}{
+		{"ipv4-only", ``, `[{"address":"10.8.0.5/24"}]`, false},
+		{"ipv4-only, keepIPv6LinkLocal", `"keepIPv6LinkLocal":true,`, `[{"address":"10.8.0.5/24"}]`, true},
+		{"dual-stack", ``, `[{"address":"10.8.0.5/24"},{"address":"fd00:8::5/64"}]`, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			node := testutil.NewNode(t, "node")
+			pod := testutil.NewPod(t, "pod")
+			conf := mustConf(t, `{"cniVersion":"1.1.0","name":"n","type":"bridge",`+c.extra+`"ipam":{"type":"x"}}`)
+			lp := planLinks(conf, "cid", "eth0")
+			ap, err := planAddrs(conf, ipamResult(t, `{"cniVersion":"1.1.0","ips":`+c.ips+`}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			podNS, _ := ns.GetNS(pod.Path)
+			defer podNS.Close()
+			err = node.Do(func() error {
+				att, err := ensureAndSetupLinks(lp, podNS, discardLog())
+				if err != nil {
+					return err
+				}
+				job := startPodSetup(podNS, lp, att.host.Attrs().ParentIndex, true)
+				job.proceed(ap)
+				_, err = job.wait()
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The link-local address appears as the link comes up; give the
+			// kernel's carrier event a moment.
+			var addrs string
+			for i := 0; i < 50; i++ {
+				addrs = pod.MustExec(t, "ip", "-o", "-6", "addr", "show", "dev", "eth0", "scope", "link")
+				if strings.Contains(addrs, "fe80:") || !c.wantLL && i >= 10 {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := strings.Contains(addrs, "fe80:"); got != c.wantLL {
+				t.Errorf("link-local address present = %v, want %v: %q", got, c.wantLL, addrs)
+			}
+			if got := pod.Sysctl(t, "net/ipv4/conf/eth0/arp_notify"); got != "1" {
+				t.Errorf("arp_notify = %s, want 1", got)
+			}
+			if !strings.Contains(pod.MustExec(t, "ip", "-o", "link", "show", "dev", "eth0"), ",UP") {
+				t.Error("eth0 is not up")
+			}
+		})
+	}
+}
