@@ -45,6 +45,9 @@ func EnsureReference(ctx context.Context, dir string, logf func(string, ...any))
 			return nil
 		}
 	}
+	if err := refuseForeignPlugins(dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create reference dir %s: %w", dir, err)
 	}
@@ -62,6 +65,23 @@ func EnsureReference(ctx context.Context, dir string, logf func(string, ...any))
 	}
 	if err := os.WriteFile(stampFile, []byte(stamp), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", stampFile, err)
+	}
+	return nil
+}
+
+// refuseForeignPlugins keeps EnsureReference from installing over plugins
+// that are not an earlier reference install (its stamp names the
+// reference module): `-reference bin` once replaced podnet's own build.
+func refuseForeignPlugins(dir string) error {
+	if b, err := os.ReadFile(filepath.Join(dir, ".stamp")); err == nil && strings.HasPrefix(string(b), ReferenceModule+"@") {
+		return nil // an older reference install: replace it
+	}
+	for _, p := range referencePackages {
+		name := filepath.Base(p)
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return fmt.Errorf("reference dir %s already holds a %s plugin that is not a reference install (no reference .stamp); "+
+				"refusing to overwrite it: give -reference a directory of its own", dir, name)
+		}
 	}
 	return nil
 }
