@@ -104,32 +104,19 @@ func TestPrivilegedPodSide(t *testing.T) {
 	pod := testutil.NewPod(t, "pod")
 	conf := mustConf(t, `{"cniVersion":"1.1.0","name":"n","type":"bridge","isDefaultGateway":true,"mtu":1300,
 		"args":{"cni":{"mac":"0a:58:00:00:00:08"}},"ipam":{"type":"x"}}`)
-	lp := planLinks(conf, "cid", "eth0")
-	ap, err := planAddrs(conf, ipamResult(t, `{"cniVersion":"1.1.0","ips":[{"address":"10.8.0.5/24"},{"address":"fd00:8::5/64"}],
-		"routes":[{"dst":"10.80.0.0/16"}]}`))
-	if err != nil {
-		t.Fatal(err)
+	att, l := setUpPodEnd(t, node, pod, conf, `{"cniVersion":"1.1.0","ips":[{"address":"10.8.0.5/24"},{"address":"fd00:8::5/64"}],
+		"routes":[{"dst":"10.80.0.0/16"}]}`)
+	if att.host.Attrs().ParentIndex == 0 {
+		t.Error("the host veth does not report its peer's ifindex")
 	}
-	podNS, _ := ns.GetNS(pod.Path)
-	defer podNS.Close()
-	err = node.Do(func() error {
-		att, err := ensureAndSetupLinks(lp, podNS, discardLog())
+	if l.Attrs().HardwareAddr.String() != "0a:58:00:00:00:08" || l.Attrs().MTU != 1300 {
+		t.Errorf("pod link MAC %s MTU %d", l.Attrs().HardwareAddr, l.Attrs().MTU)
+	}
+	err := node.Do(func() error {
+		h, err := netlink.LinkByIndex(att.host.Attrs().Index)
 		if err != nil {
 			return err
 		}
-		if att.host.Attrs().ParentIndex == 0 {
-			t.Error("the host veth does not report its peer's ifindex")
-		}
-		job := startPodSetup(podNS, lp, att.host.Attrs().ParentIndex, true)
-		job.proceed(ap)
-		l, err := job.wait()
-		if err != nil {
-			return err
-		}
-		if l.Attrs().HardwareAddr.String() != "0a:58:00:00:00:08" || l.Attrs().MTU != 1300 {
-			t.Errorf("pod link MAC %s MTU %d", l.Attrs().HardwareAddr, l.Attrs().MTU)
-		}
-		h, _ := netlink.LinkByIndex(att.host.Attrs().Index)
 		if h.Attrs().MTU != 1300 || h.Attrs().MasterIndex != att.bridge.Attrs().Index {
 			t.Errorf("host veth MTU %d master %d", h.Attrs().MTU, h.Attrs().MasterIndex)
 		}
@@ -465,26 +452,7 @@ func TestPrivilegedPodLinkLocal(t *testing.T) {
 			node := testutil.NewNode(t, "node")
 			pod := testutil.NewPod(t, "pod")
 			conf := mustConf(t, `{"cniVersion":"1.1.0","name":"n","type":"bridge",`+c.extra+`"ipam":{"type":"x"}}`)
-			lp := planLinks(conf, "cid", "eth0")
-			ap, err := planAddrs(conf, ipamResult(t, `{"cniVersion":"1.1.0","ips":`+c.ips+`}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			podNS, _ := ns.GetNS(pod.Path)
-			defer podNS.Close()
-			err = node.Do(func() error {
-				att, err := ensureAndSetupLinks(lp, podNS, discardLog())
-				if err != nil {
-					return err
-				}
-				job := startPodSetup(podNS, lp, att.host.Attrs().ParentIndex, true)
-				job.proceed(ap)
-				_, err = job.wait()
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			setUpPodEnd(t, node, pod, conf, `{"cniVersion":"1.1.0","ips":`+c.ips+`}`)
 			// The link-local address appears as the link comes up; give the
 			// kernel's carrier event a moment.
 			var addrs string
@@ -506,4 +474,38 @@ func TestPrivilegedPodLinkLocal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setUpPodEnd creates the bridge and the veth pair in node and runs the
+// whole pod setup in pod with the IPAM result ipamJSON; it returns the
+// attachment and the configured pod link, and fails the test on error.
+func setUpPodEnd(t *testing.T, node *testutil.Node, pod *testutil.Pod, conf *netConf, ipamJSON string) (*attachment, netlink.Link) {
+	t.Helper()
+	lp := planLinks(conf, "cid", "eth0")
+	ap, err := planAddrs(conf, ipamResult(t, ipamJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	podNS, err := ns.GetNS(pod.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer podNS.Close()
+	var (
+		att *attachment
+		l   netlink.Link
+	)
+	err = node.Do(func() error {
+		if att, err = ensureAndSetupLinks(lp, podNS, discardLog()); err != nil {
+			return err
+		}
+		job := startPodSetup(podNS, lp, att.host.Attrs().ParentIndex, true)
+		job.proceed(ap)
+		l, err = job.wait()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return att, l
 }
