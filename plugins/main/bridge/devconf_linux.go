@@ -45,7 +45,10 @@ type podLinkSettings struct {
 func setPodLink(index int, s podLinkSettings) error {
 	var reqs []*nl.NetlinkRequest
 	if s.noLinkLocal {
-		reqs = append(reqs, podLinkRequest(index, false, s.arpNotify, true), podLinkRequest(index, s.up, false, false))
+		reqs = append(reqs, podLinkRequest(index, false, s.arpNotify, true))
+		if s.up {
+			reqs = append(reqs, podLinkRequest(index, true, false, false))
+		}
 	} else if s.up || s.arpNotify {
 		reqs = append(reqs, podLinkRequest(index, s.up, s.arpNotify, false))
 	}
