@@ -31,6 +31,16 @@ func newPair(e *env, role string, render func(i int, n *Node) ([]byte, error)) (
 	return newGroup(e, role, []PluginSet{e.opts.Ours, e.opts.Reference}, render)
 }
 
+// newBridgePair is newPair for net, each node's copy with the node's own
+// dataDir.
+func newBridgePair(e *env, role string, net BridgeNet) (*pair, error) {
+	return newPair(e, role, func(_ int, n *Node) ([]byte, error) {
+		b := net
+		b.DataDir = n.DataDir
+		return b.ConfList()
+	})
+}
+
 // newGroup creates one node per set.
 func newGroup(e *env, role string, sets []PluginSet, render func(i int, n *Node) ([]byte, error)) (*pair, error) {
 	lo, err := parseList(LoopbackConfList())

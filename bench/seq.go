@@ -43,11 +43,7 @@ type seqTimes struct {
 
 func runSeq(ctx context.Context, e *env, res *Result, name, backend string, portmap bool) error {
 	net := BridgeNet{Name: "pnb-" + sanitize(name), Bridge: "pnbr0", Subnet: "10.88.0.0/16", Backend: backend, PortMap: portmap}
-	p, err := newPair(e, "seq", func(_ int, n *Node) ([]byte, error) {
-		b := net
-		b.DataDir = n.DataDir
-		return b.ConfList()
-	})
+	p, err := newBridgePair(e, "seq", net)
 	if err != nil {
 		return err
 	}

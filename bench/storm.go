@@ -31,11 +31,7 @@ type stormTimes struct {
 
 func runStorm(ctx context.Context, e *env, res *Result, name, backend string) error {
 	net := BridgeNet{Name: "pnb-" + sanitize(name), Bridge: "pnbr0", Subnet: "10.89.0.0/16", Backend: backend, PortMap: true}
-	p, err := newPair(e, "storm", func(_ int, n *Node) ([]byte, error) {
-		b := net
-		b.DataDir = n.DataDir
-		return b.ConfList()
-	})
+	p, err := newBridgePair(e, "storm", net)
 	if err != nil {
 		return err
 	}
