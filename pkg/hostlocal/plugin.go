@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
@@ -37,7 +36,7 @@ type Request struct {
 }
 
 // RequestFrom builds the Request of a skel invocation.
-func RequestFrom(args *skel.CmdArgs, log *slog.Logger) Request {
+func RequestFrom(args *cniplugin.CmdArgs, log *slog.Logger) Request {
 	return Request{ContainerID: args.ContainerID, IfName: args.IfName, Args: args.Args, StdinData: args.StdinData, Log: log}
 }
 

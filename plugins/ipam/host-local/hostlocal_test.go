@@ -9,14 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containernetworking/cni/pkg/skel"
-
 	"github.com/podnet/podnet/pkg/cniplugin"
 )
 
 func call(cmd, cid, ifname, stdin, args string) *cniplugin.Call {
 	return &cniplugin.Call{
-		CmdArgs: &skel.CmdArgs{ContainerID: cid, IfName: ifname, Netns: "/nonexistent", Args: args, StdinData: []byte(stdin)},
+		CmdArgs: &cniplugin.CmdArgs{ContainerID: cid, IfName: ifname, Netns: "/nonexistent", Args: args, StdinData: []byte(stdin)},
 		Command: cmd,
 		Log:     slog.New(slog.DiscardHandler),
 	}

@@ -6,14 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containernetworking/cni/pkg/skel"
-
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/netfilter"
 )
 
 func call(stdin string) *cniplugin.Call {
-	return &cniplugin.Call{CmdArgs: &skel.CmdArgs{StdinData: []byte(stdin)}, Log: discardLog()}
+	return &cniplugin.Call{CmdArgs: &cniplugin.CmdArgs{StdinData: []byte(stdin)}, Log: discardLog()}
 }
 
 func TestGCMasqueradeOnlyWithoutValidAttachments(t *testing.T) {

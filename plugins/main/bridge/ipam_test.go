@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containernetworking/cni/pkg/skel"
-
 	"github.com/podnet/podnet/pkg/cniplugin"
 )
 
@@ -39,7 +37,7 @@ func TestNewIPAMChoosesInProcessForHostLocal(t *testing.T) {
 func hostLocalCall(dir, version, cid string) *cniplugin.Call {
 	stdin := fmt.Sprintf(`{"cniVersion":%q,"name":"n","type":"bridge","ipam":{"type":"host-local","dataDir":%q,
 		"ranges":[[{"subnet":"10.9.0.0/29","rangeEnd":"10.9.0.3"}]],"routes":[{"dst":"0.0.0.0/0"}]}}`, version, dir)
-	return &cniplugin.Call{CmdArgs: &skel.CmdArgs{ContainerID: cid, IfName: "eth0", StdinData: []byte(stdin)}, Log: discardLog()}
+	return &cniplugin.Call{CmdArgs: &cniplugin.CmdArgs{ContainerID: cid, IfName: "eth0", StdinData: []byte(stdin)}, Log: discardLog()}
 }
 
 // TestHostLocalIPAMVerbs drives the in-process client through every verb
