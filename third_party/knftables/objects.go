@@ -124,8 +124,8 @@ func (table *Table) writeOperation(verb verb, ctx *nftContext, writer io.Writer)
 	fmt.Fprintf(writer, "\n")
 }
 
-var tableRegexp = newLazyRE(fmt.Sprintf(
-	`(?:{ (?:comment %s ; )?(?:flags %s ; )?})?`, commentGroup, noSpaceGroup))
+var tableRegexp = newLazyREf(
+	`(?:{ (?:comment %s ; )?(?:flags %s ; )?})?`, commentGroup, noSpaceGroup)
 
 func parseTableFlags(s string) []TableFlag {
 	var res []TableFlag
@@ -234,9 +234,9 @@ func (chain *Chain) writeOperation(verb verb, ctx *nftContext, writer io.Writer)
 }
 
 // groups in []: [1]%s(?: {(?: type [2]%s hook [3]%s(?: device "[4]%s")(?: priority [5]%s ;)(?: policy [6]%s ;)?)(?: comment [7]%s ;) })
-var chainRegexp = newLazyRE(fmt.Sprintf(
+var chainRegexp = newLazyREf(
 	`%s(?: {(?: type %s hook %s(?: device "%s")?(?: priority %s ;)(?: policy %s ;)?)?(?: comment %s ;)? })?`,
-	noSpaceGroup, noSpaceGroup, noSpaceGroup, noSpaceGroup, noSpaceGroup, noSpaceGroup, commentGroup))
+	noSpaceGroup, noSpaceGroup, noSpaceGroup, noSpaceGroup, noSpaceGroup, noSpaceGroup, commentGroup)
 
 func (chain *Chain) parse(family Family, table, line string) error {
 	match := chainRegexp.FindStringSubmatch(line)
@@ -324,9 +324,9 @@ func (rule *Rule) writeOperation(verb verb, ctx *nftContext, writer io.Writer) {
 }
 
 // groups in []: [1]%s(?: index [2]%s)?(?: handle [3]%s)? [4]([^"]*)(?: comment [5]%s)?$
-var ruleRegexp = newLazyRE(fmt.Sprintf(
+var ruleRegexp = newLazyREf(
 	`%s(?: index %s)?(?: handle %s)? ([^"]*)(?: comment %s)?$`,
-	noSpaceGroup, numberGroup, numberGroup, commentGroup))
+	noSpaceGroup, numberGroup, numberGroup, commentGroup)
 
 func (rule *Rule) parse(family Family, table, line string) error {
 	match := ruleRegexp.FindStringSubmatch(line)
@@ -546,8 +546,8 @@ var autoMergeProp = `( auto-merge ;)?`
 
 // groups in []:  [1]%s {(?: [2](type|typeof) [3]([^;]*)) ;(?: flags [4]([^;]*) ;)?(?: timeout [5]%ss ;)?(?: gc-interval [6]%ss ;)?(?: size [7]%s ;)?(?: policy [8]%s ;)?[9]%s(?: comment [10]%s ;)? }
 var mapOrSet = `%s {(?: (type|typeof) ([^;]*)) ;(?: flags ([^;]*) ;)?(?: timeout %ss ;)?(?: gc-interval %ss ;)?(?: size %s ;)?(?: policy %s ;)?%s(?: comment %s ;)? }`
-var mapRegexp = newLazyRE(fmt.Sprintf(mapOrSet, noSpaceGroup, numberGroup, numberGroup, noSpaceGroup, noSpaceGroup, "", commentGroup))
-var setRegexp = newLazyRE(fmt.Sprintf(mapOrSet, noSpaceGroup, numberGroup, numberGroup, noSpaceGroup, noSpaceGroup, autoMergeProp, commentGroup))
+var mapRegexp = newLazyREf(mapOrSet, noSpaceGroup, numberGroup, numberGroup, noSpaceGroup, noSpaceGroup, "", commentGroup)
+var setRegexp = newLazyREf(mapOrSet, noSpaceGroup, numberGroup, numberGroup, noSpaceGroup, noSpaceGroup, autoMergeProp, commentGroup)
 
 func parseMapAndSetProps(match []string) (name string, typeProp string, typeOf string, flags []SetFlag,
 	timeout *time.Duration, gcInterval *time.Duration, size *uint64, policy *SetPolicy, comment *string, autoMerge *bool) {
@@ -650,12 +650,12 @@ func (element *Element) writeOperation(verb verb, ctx *nftContext, writer io.Wri
 }
 
 // groups in []: [1]%s { [2]([^:"]*)(?: comment [3]%s)? : [4](.*) }
-var mapElementRegexp = newLazyRE(fmt.Sprintf(
-	`%s { ([^"]*)(?: comment %s)? : (.*) }`, noSpaceGroup, commentGroup))
+var mapElementRegexp = newLazyREf(
+	`%s { ([^"]*)(?: comment %s)? : (.*) }`, noSpaceGroup, commentGroup)
 
 // groups in []: [1]%s { [2]([^:"]*)(?: comment [3]%s)? }
-var setElementRegexp = newLazyRE(fmt.Sprintf(
-	`%s { ([^"]*)(?: comment %s)? }`, noSpaceGroup, commentGroup))
+var setElementRegexp = newLazyREf(
+	`%s { ([^"]*)(?: comment %s)? }`, noSpaceGroup, commentGroup)
 
 func (element *Element) parse(family Family, table, line string) error {
 	// try to match map element first, since it has more groups, and if it matches, then we can be sure
@@ -736,9 +736,9 @@ func (flowtable *Flowtable) writeOperation(verb verb, ctx *nftContext, writer io
 }
 
 // nft add flowtable inet example_table example_flowtable { hook ingress priority filter ; devices = { eth0 };  }
-var flowtableRegexp = newLazyRE(fmt.Sprintf(
+var flowtableRegexp = newLazyREf(
 	`%s(?: {(?: hook ingress priority %s ;)(?: devices = {(.*)} ;) })?`,
-	noSpaceGroup, noSpaceGroup))
+	noSpaceGroup, noSpaceGroup)
 
 func (flowtable *Flowtable) parse(family Family, table, line string) error {
 	match := flowtableRegexp.FindStringSubmatch(line)
@@ -768,9 +768,9 @@ func (flowtable *Flowtable) parse(family Family, table, line string) error {
 
 // nft add counter [family] table name [{ [ packets packets bytes bytes ; ] [ comment comment ; }]
 // ([^ ]*)(?: {(?: packets ([0-9]*) bytes ([0-9]*) ;)?(?: comment (".*") ;)? })?
-var counterRegexp = newLazyRE(fmt.Sprintf(
+var counterRegexp = newLazyREf(
 	`%s(?: {(?: packets %s bytes %s ;)?(?: comment %s ;)? })?`,
-	noSpaceGroup, numberGroup, numberGroup, commentGroup))
+	noSpaceGroup, numberGroup, numberGroup, commentGroup)
 
 func (counter *Counter) parse(family Family, table, line string) error {
 	match := counterRegexp.FindStringSubmatch(line)
