@@ -159,6 +159,11 @@ func runScenario(ctx context.Context, e *env, sc scenario, orig Options) *Result
 		res.Status, res.Reason = StatusSkipped, reason
 		return res
 	}
+	if waited, n, err := settle(ctx); err != nil {
+		e.logf("%s: %v; starting anyway", sc.name, err)
+	} else if waited > settleQuiet*settlePoll {
+		e.logf("%s: waited %.1f s for the kernel to free earlier network namespaces (%d left)", sc.name, waited.Seconds(), n)
+	}
 	e.logf("%s: %s", sc.name, res.Description)
 	if err := sc.run(ctx, e, res); err != nil {
 		res.fail("%v", err)
