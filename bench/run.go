@@ -161,7 +161,7 @@ func runScenario(ctx context.Context, e *env, sc scenario, orig Options) *Result
 	}
 	if waited, n, err := settle(ctx); err != nil {
 		e.logf("%s: %v; starting anyway", sc.name, err)
-	} else if waited > settleQuiet*settlePoll {
+	} else if waited > settleQuiet*settlePoll+time.Second {
 		e.logf("%s: waited %.1f s for the kernel to free earlier network namespaces (%d left)", sc.name, waited.Seconds(), n)
 	}
 	e.logf("%s: %s", sc.name, res.Description)
