@@ -231,21 +231,23 @@ func checkIfName(name string) *types.Error {
 	return nil
 }
 
-// validName reports whether s is a letter or digit followed by letters,
-// digits, '_', '.' and '-' (ASCII only): libcni's rule for container IDs
-// and network names.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
+// validName reports whether s is a non-empty name that keeps libcni's
+// rule for container IDs and network names (see BadNameByte).
+func validName(s string) bool { return s != "" && BadNameByte(s) < 0 }
+
+// BadNameByte returns the index of the first byte of s that breaks
+// libcni's rule for container IDs and network names, a letter or digit
+// followed by letters, digits, '_', '.' and '-' (ASCII only), or -1 when
+// none does.
+func BadNameByte(s string) int {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
-			return false
+			return i
 		}
 	}
-	return true
+	return -1
 }
 
 // checkHead judges the decoded head as skel judges a config: code 6 when

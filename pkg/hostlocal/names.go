@@ -2,7 +2,8 @@ package hostlocal
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/podnet/podnet/pkg/cniplugin"
 )
 
 // Limits on names that reach the store. A network name is a directory name
@@ -57,17 +58,12 @@ func validateID(s string, max int) error {
 		return fmt.Errorf("empty")
 	case len(s) > max:
 		return fmt.Errorf("longer than %d bytes", max)
-	case !isAlnum(s[0]):
-		return fmt.Errorf("must start with a letter or digit")
 	}
-	if i := strings.IndexFunc(s, func(r rune) bool {
-		return r > 0x7f || !(isAlnum(byte(r)) || r == '_' || r == '.' || r == '-')
-	}); i >= 0 {
+	switch i := cniplugin.BadNameByte(s); {
+	case i == 0:
+		return fmt.Errorf("must start with a letter or digit")
+	case i > 0:
 		return fmt.Errorf("contains %q; allowed are letters, digits, '_', '.' and '-'", s[i:i+1])
 	}
 	return nil
-}
-
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
