@@ -156,7 +156,7 @@ func setupLinks(lp linkPlan, br netlink.Link, pod ns.NetNS, onVeth func(host net
 	if onVeth != nil {
 		onVeth(att.host)
 	}
-	if err := portSysctls(lp.HostVeth); err != nil {
+	if err := quietPort(att.host.Attrs().Index, lp.HostVeth); err != nil {
 		return att, err
 	}
 	return att, configurePort(att.host, lp)

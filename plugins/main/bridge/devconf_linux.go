@@ -45,18 +45,18 @@ type podLinkSettings struct {
 func setPodLink(index int, s podLinkSettings) error {
 	var reqs []*nl.NetlinkRequest
 	if s.noLinkLocal {
-		reqs = append(reqs, podLinkRequest(index, false, s.arpNotify, true))
+		reqs = append(reqs, linkSettingsRequest(index, false, s.arpNotify, true))
 		if s.up {
-			reqs = append(reqs, podLinkRequest(index, true, false, false))
+			reqs = append(reqs, linkSettingsRequest(index, true, false, false))
 		}
 	} else if s.up || s.arpNotify {
-		reqs = append(reqs, podLinkRequest(index, s.up, s.arpNotify, false))
+		reqs = append(reqs, linkSettingsRequest(index, s.up, s.arpNotify, false))
 	}
 	for i, req := range reqs {
 		_, err := netlinkExchange(req, unix.RTM_NEWLINK)
 		if errors.Is(err, unix.EAFNOSUPPORT) && i == 0 && s.noLinkLocal {
 			// No IPv6 on this link: no link-local address to leave out.
-			_, err = netlinkExchange(podLinkRequest(index, false, s.arpNotify, false), unix.RTM_NEWLINK)
+			_, err = netlinkExchange(linkSettingsRequest(index, false, s.arpNotify, false), unix.RTM_NEWLINK)
 		}
 		if err != nil {
 			return fmt.Errorf("set ifindex %d in the pod (%s): %w", index, s, err)
@@ -81,7 +81,7 @@ func (s podLinkSettings) String() string {
 }
 
 // podLinkRequest renders one RTM_NEWLINK request of setPodLink.
-func podLinkRequest(index int, up, arpNotify, noLinkLocal bool) *nl.NetlinkRequest {
+func linkSettingsRequest(index int, up, arpNotify, noLinkLocal bool) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Index = int32(index)

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"syscall"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/linkdel"
@@ -190,7 +190,7 @@ func deleteHostVeth(name string) (bool, error) {
 // down, master, port flags and VLANs, then up.
 // Equivalent to: `ip link set $l master $br; ...; ip link set $l up`.
 func setupPort(l, br netlink.Link, p linkPlan) error {
-	if err := portSysctls(l.Attrs().Name); err != nil {
+	if err := quietPort(l.Attrs().Index, l.Attrs().Name); err != nil {
 		return err
 	}
 	if err := netlink.LinkSetMasterByIndex(l, br.Attrs().Index); err != nil {
@@ -205,18 +205,27 @@ func setupPort(l, br netlink.Link, p linkPlan) error {
 	return nil
 }
 
-// portSysctls turns off router advertisements and IPv6 on a bridge port
-// before it has a carrier: a bridge port needs no address of its own, so
-// it neither learns from a pod's router advertisements nor spends DAD and
-// MLD work per pod.
-// Equivalent to: `sysctl net.ipv6.conf.$l.accept_ra=0
-// net.ipv6.conf.$l.disable_ipv6=1`.
-func portSysctls(name string) error {
-	for _, key := range []string{"accept_ra=0", "disable_ipv6=1"} {
-		k, v, _ := strings.Cut(key, "=")
-		if err := writeSysctl("net/ipv6/conf/"+name+"/"+k, v); err != nil && !errors.Is(err, syscall.ENOENT) {
-			return fmt.Errorf("veth %q: %w", name, err)
-		}
+// quietPort turns off router advertisements and the IPv6 link-local
+// address of a bridge port before it has a carrier: a bridge port needs no
+// address of its own, so it neither learns from a pod's router
+// advertisements nor spends DAD and MLD work per pod.
+//
+// accept_ra goes through /proc/sys: no rtnetlink attribute sets it. The
+// link-local address is left out with addr_gen_mode=none over rtnetlink,
+// not with disable_ipv6=1: the kernel's disable_ipv6 handler does not wait
+// for the RTNL lock, it makes the write() start over until it gets the
+// lock, so it spins a CPU for as long as another task holds RTNL (on a
+// node where other pods are coming up, thousands of times in one ADD).
+// A node without IPv6 has neither and needs neither.
+// Equivalent to: `sysctl net.ipv6.conf.$l.accept_ra=0; ip link set $l
+// addrgenmode none`.
+func quietPort(index int, name string) error {
+	if err := writeSysctl("net/ipv6/conf/"+name+"/accept_ra", "0"); err != nil && !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("veth %q: %w", name, err)
+	}
+	_, err := netlinkExchange(linkSettingsRequest(index, false, false, true), unix.RTM_NEWLINK)
+	if err != nil && !errors.Is(err, unix.EAFNOSUPPORT) {
+		return fmt.Errorf("veth %q: set addrgenmode none: %w", name, err)
 	}
 	return nil
 }

@@ -57,6 +57,18 @@ func TestPrivilegedLinks(t *testing.T) {
 		if err := waitPortUp(att.host); err != nil {
 			return err
 		}
+		// The host end is up with a carrier, yet has no IPv6 address of
+		// its own and ignores router advertisements.
+		host := lp.HostVeth
+		if got := node.MustExec(t, "ip", "-d", "link", "show", "dev", host); !strings.Contains(got, "addrgenmode none") || !strings.Contains(got, "LOWER_UP") {
+			t.Errorf("host veth: %s", got)
+		}
+		if got := node.MustExec(t, "ip", "-6", "addr", "show", "dev", host); got != "" {
+			t.Errorf("host veth IPv6 addresses: %q, want none", got)
+		}
+		if got := node.Sysctl(t, "net/ipv6/conf/"+host+"/accept_ra"); got != "0" {
+			t.Errorf("host veth accept_ra = %s", got)
+		}
 		// A second ADD of the same attachment replaces the leftover pair.
 		if _, err := createVeth(lp, 1400, att.bridge.Attrs().Index, podNS, log); err != nil {
 			return err
