@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/containernetworking/cni/pkg/types"
-
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/hostlocal"
 )
@@ -18,7 +16,7 @@ func cmdAdd(c *cniplugin.Call) error {
 	if err != nil {
 		return err
 	}
-	if err := types.PrintResult(res, cniVersion); err != nil {
+	if err := cniplugin.PrintResult(res, cniVersion); err != nil {
 		if derr := hostlocal.Del(req); derr != nil {
 			c.Log.Error("release after failed result print", "error", derr)
 		}

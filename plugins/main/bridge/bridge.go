@@ -31,7 +31,7 @@ func add(c *cniplugin.Call, d deps) error {
 	if err != nil {
 		return err
 	}
-	return types.PrintResult(res, conf.CNIVersion)
+	return cniplugin.PrintResult(res, conf.CNIVersion)
 }
 
 func del(c *cniplugin.Call, d deps) error {

@@ -39,9 +39,9 @@ func cmdAdd(c *cniplugin.Call) error {
 	}
 	if prev != nil {
 		// Chained: lo is not the attachment's interface; pass through.
-		return types.PrintResult(prev, conf.CNIVersion)
+		return cniplugin.PrintResult(prev, conf.CNIVersion)
 	}
-	return types.PrintResult(buildResult(c.Netns, addrs), conf.CNIVersion)
+	return cniplugin.PrintResult(buildResult(c.Netns, addrs), conf.CNIVersion)
 }
 
 // buildResult reports lo with its first IPv4 and first IPv6 address, as the

@@ -82,7 +82,7 @@ func cmdAdd(c *cniplugin.Call) error {
 		if len(opts.mappings) > 0 {
 			c.Log.Warn("prevResult has no address on this interface; no host port forwarded", "mappings", len(opts.mappings))
 		}
-		return types.PrintResult(prev, conf.CNIVersion)
+		return cniplugin.PrintResult(prev, conf.CNIVersion)
 	}
 	if err := setLocalnetIface(&spec); err != nil {
 		c.Log.Warn("localhost:hostPort will not be forwarded", "error", err)
@@ -94,7 +94,7 @@ func cmdAdd(c *cniplugin.Call) error {
 	if err := flushUDPConntrack(spec.Mappings); err != nil {
 		c.Log.Warn("stale UDP conntrack entries may remain", "error", err)
 	}
-	return types.PrintResult(prev, conf.CNIVersion)
+	return cniplugin.PrintResult(prev, conf.CNIVersion)
 }
 
 // setLocalnetIface names the interface towards the pod's IPv4 address when

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/netip"
 
-	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/ns"
 
@@ -72,7 +71,7 @@ func cmdAdd(c *cniplugin.Call) error {
 	if err := setPodMTU(c, res, ch.MTU); err != nil {
 		return errors.Join(err, ch.Undo(ctx))
 	}
-	return types.PrintResult(res, conf.CNIVersion)
+	return cniplugin.PrintResult(res, conf.CNIVersion)
 }
 
 // cmdDel leaves the overlay in place: other pods use it. GC removes it
