@@ -71,78 +71,71 @@ func encodeResult(r *current.Result, version string) ([]byte, bool) {
 		w.strList("search", r.DNS.Search)
 		w.close('}')
 	}
-	if len(r.Interfaces) > 0 {
-		w.key("interfaces")
-		w.open('[')
-		for _, i := range r.Interfaces {
-			w.elem()
-			if i == nil {
-				w.null()
-				continue
-			}
-			w.open('{')
-			w.optStr("mac", i.Mac)
-			w.optInt("mtu", i.Mtu)
-			w.key("name")
-			w.str(i.Name)
-			w.optStr("pciID", i.PciID)
-			w.optStr("sandbox", i.Sandbox)
-			w.optStr("socketPath", i.SocketPath)
-			w.close('}')
+	objects(w, "interfaces", r.Interfaces, func(i *current.Interface) {
+		w.optStr("mac", i.Mac)
+		w.optInt("mtu", i.Mtu)
+		w.key("name")
+		w.str(i.Name)
+		w.optStr("pciID", i.PciID)
+		w.optStr("sandbox", i.Sandbox)
+		w.optStr("socketPath", i.SocketPath)
+	})
+	objects(w, "ips", r.IPs, func(ip *current.IPConfig) {
+		w.key("address")
+		w.str(ip.Address.String())
+		w.optIP("gateway", ip.Gateway)
+		if ip.Interface != nil {
+			w.key("interface")
+			w.num(*ip.Interface)
 		}
-		w.close(']')
-	}
-	if len(r.IPs) > 0 {
-		w.key("ips")
-		w.open('[')
-		for _, ip := range r.IPs {
-			w.elem()
-			if ip == nil {
-				w.null()
-				continue
-			}
-			w.open('{')
-			w.key("address")
-			w.str(ip.Address.String())
-			w.optIP("gateway", ip.Gateway)
-			if ip.Interface != nil {
-				w.key("interface")
-				w.num(*ip.Interface)
-			}
-			w.close('}')
+	})
+	objects(w, "routes", r.Routes, func(rt *types.Route) {
+		w.optInt("advmss", rt.AdvMSS)
+		w.key("dst")
+		w.str(rt.Dst.String())
+		w.optIP("gw", rt.GW)
+		w.optInt("mtu", rt.MTU)
+		w.optInt("priority", rt.Priority)
+		if rt.Scope != nil {
+			w.key("scope")
+			w.num(*rt.Scope)
 		}
-		w.close(']')
-	}
-	if len(r.Routes) > 0 {
-		w.key("routes")
-		w.open('[')
-		for _, rt := range r.Routes {
-			w.elem()
-			if rt == nil {
-				w.null()
-				continue
-			}
-			w.open('{')
-			w.optInt("advmss", rt.AdvMSS)
-			w.key("dst")
-			w.str(rt.Dst.String())
-			w.optIP("gw", rt.GW)
-			w.optInt("mtu", rt.MTU)
-			w.optInt("priority", rt.Priority)
-			if rt.Scope != nil {
-				w.key("scope")
-				w.num(*rt.Scope)
-			}
-			if rt.Table != nil {
-				w.key("table")
-				w.num(*rt.Table)
-			}
-			w.close('}')
+		if rt.Table != nil {
+			w.key("table")
+			w.num(*rt.Table)
 		}
-		w.close(']')
-	}
+	})
 	w.close('}')
 	return w.buf.Bytes(), w.ok
+}
+
+// list writes a non-empty list under key k as an array, each member
+// written by each.
+func list[T any](w *resultWriter, k string, items []T, each func(T)) {
+	if len(items) == 0 {
+		return
+	}
+	w.key(k)
+	w.open('[')
+	for _, it := range items {
+		w.elem()
+		each(it)
+	}
+	w.close(']')
+}
+
+// objects is list for objects: each member's keys (in sorted order)
+// written by fields, a nil member as null.
+func objects[T any](w *resultWriter, k string, items []*T, fields func(*T)) {
+	list(w, k, items, func(it *T) {
+		if it == nil {
+			w.null()
+			return
+		}
+		w.open('{')
+		fields(it)
+		w.close('}')
+	})
 }
 
 // newline starts a line at the current depth.
@@ -209,18 +202,7 @@ func (w *resultWriter) optStr(k, v string) {
 	}
 }
 
-func (w *resultWriter) strList(k string, v []string) {
-	if len(v) == 0 {
-		return
-	}
-	w.key(k)
-	w.open('[')
-	for _, s := range v {
-		w.elem()
-		w.str(s)
-	}
-	w.close(']')
-}
+func (w *resultWriter) strList(k string, v []string) { list(w, k, v, w.str) }
 
 // optIP writes a non-empty IP in its text form; an IP of a bad length is
 // an error for the library, so the writer gives up.
