@@ -80,7 +80,8 @@ func (s podLinkSettings) String() string {
 	return strings.Join(parts, ", ")
 }
 
-// podLinkRequest renders one RTM_NEWLINK request of setPodLink.
+// linkSettingsRequest renders one RTM_NEWLINK request of setPodLink, and
+// of quietPort (noLinkLocal alone).
 func linkSettingsRequest(index int, up, arpNotify, noLinkLocal bool) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)

@@ -215,7 +215,7 @@ func setupPort(l, br netlink.Link, p linkPlan) error {
 // not with disable_ipv6=1: the kernel's disable_ipv6 handler does not wait
 // for the RTNL lock, it makes the write() start over until it gets the
 // lock, so it spins a CPU for as long as another task holds RTNL (on a
-// node where other pods are coming up, thousands of times in one ADD).
+// node where other pods were coming up, over a thousand times in one ADD).
 // A node without IPv6 has neither and needs neither.
 // Equivalent to: `sysctl net.ipv6.conf.$l.accept_ra=0; ip link set $l
 // addrgenmode none`.
