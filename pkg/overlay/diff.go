@@ -136,95 +136,87 @@ func diffAddrs(dev string, want, have []netip.Prefix) []Op {
 	return ops
 }
 
-// diffNeighs returns the replace ops (stale false) or the delete ops
-// (stale true) for neighbors.
+// entries says how diffEntries turns one kind of entry (neighbors, FDB
+// entries, routes) into ops.
+type entries[K, V comparable] struct {
+	keys         func(map[K]V) []K // sorted
+	replace, del func(V) Op        // the op that sets or removes an entry, without Reason or Undo
+	stale        func(K, V) string // why an entry is deleted
+	missing      func(K) string    // why an absent entry is added
+	differs      func(k K, old, want V) string
+}
+
+// diffEntries returns the replace ops (stale false) or the delete ops
+// (stale true) that turn have into want, each with its Reason and Undo.
+func diffEntries[K, V comparable](e entries[K, V], want, have map[K]V, stale bool) []Op {
+	var ops []Op
+	if stale {
+		for _, k := range e.keys(have) {
+			if _, ok := want[k]; !ok {
+				old := have[k]
+				op, undo := e.del(old), e.replace(old)
+				op.Reason, op.Undo = e.stale(k, old), &undo
+				ops = append(ops, op)
+			}
+		}
+		return ops
+	}
+	for _, k := range e.keys(want) {
+		v := want[k]
+		old, ok := have[k]
+		if ok && old == v {
+			continue
+		}
+		op, undo := e.replace(v), e.del(v)
+		op.Reason = e.missing(k)
+		if ok {
+			op.Reason, undo = e.differs(k, old, v), e.replace(old)
+		}
+		op.Undo = &undo
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// diffNeighs is diffEntries for the device's neighbors.
 func diffNeighs(dev string, want, have map[netip.Addr]Neigh, stale bool) []Op {
-	var ops []Op
-	if stale {
-		for _, ip := range sortedAddrKeys(have) {
-			if _, ok := want[ip]; !ok {
-				old := have[ip]
-				ops = append(ops, Op{Kind: NeighDel, Dev: dev, Neigh: old, Reason: fmt.Sprintf("stale neighbor %s lladdr %s", ip, old.MAC),
-					Undo: &Op{Kind: NeighReplace, Dev: dev, Neigh: old}})
-			}
-		}
-		return ops
-	}
-	for _, ip := range sortedAddrKeys(want) {
-		n := want[ip]
-		old, ok := have[ip]
-		if ok && old == n {
-			continue
-		}
-		op := Op{Kind: NeighReplace, Dev: dev, Neigh: n, Reason: fmt.Sprintf("neighbor %s missing", ip),
-			Undo: &Op{Kind: NeighDel, Dev: dev, Neigh: n}}
-		if ok {
-			op.Reason = fmt.Sprintf("neighbor %s lladdr %s, want %s", ip, old.MAC, n.MAC)
-			op.Undo = &Op{Kind: NeighReplace, Dev: dev, Neigh: old}
-		}
-		ops = append(ops, op)
-	}
-	return ops
+	return diffEntries(entries[netip.Addr, Neigh]{
+		keys:    sortedAddrKeys[Neigh],
+		replace: func(n Neigh) Op { return Op{Kind: NeighReplace, Dev: dev, Neigh: n} },
+		del:     func(n Neigh) Op { return Op{Kind: NeighDel, Dev: dev, Neigh: n} },
+		stale: func(ip netip.Addr, old Neigh) string {
+			return fmt.Sprintf("stale neighbor %s lladdr %s", ip, old.MAC)
+		},
+		missing: func(ip netip.Addr) string { return fmt.Sprintf("neighbor %s missing", ip) },
+		differs: func(ip netip.Addr, old, n Neigh) string {
+			return fmt.Sprintf("neighbor %s lladdr %s, want %s", ip, old.MAC, n.MAC)
+		},
+	}, want, have, stale)
 }
 
-// diffFDB is diffNeighs for FDB entries.
+// diffFDB is diffEntries for the device's FDB entries.
 func diffFDB(dev string, want, have map[string]FDB, stale bool) []Op {
-	var ops []Op
-	if stale {
-		for _, mac := range sortedKeys(have) {
-			if _, ok := want[mac]; !ok {
-				old := have[mac]
-				ops = append(ops, Op{Kind: FDBDel, Dev: dev, FDB: old, Reason: fmt.Sprintf("stale fdb %s dst %s", mac, old.Dst),
-					Undo: &Op{Kind: FDBReplace, Dev: dev, FDB: old}})
-			}
-		}
-		return ops
-	}
-	for _, mac := range sortedKeys(want) {
-		f := want[mac]
-		old, ok := have[mac]
-		if ok && old == f {
-			continue
-		}
-		op := Op{Kind: FDBReplace, Dev: dev, FDB: f, Reason: fmt.Sprintf("fdb %s missing", mac),
-			Undo: &Op{Kind: FDBDel, Dev: dev, FDB: f}}
-		if ok {
-			op.Reason = fmt.Sprintf("fdb %s dst %s, want %s", mac, old.Dst, f.Dst)
-			op.Undo = &Op{Kind: FDBReplace, Dev: dev, FDB: old}
-		}
-		ops = append(ops, op)
-	}
-	return ops
+	return diffEntries(entries[string, FDB]{
+		keys:    sortedKeys[FDB],
+		replace: func(f FDB) Op { return Op{Kind: FDBReplace, Dev: dev, FDB: f} },
+		del:     func(f FDB) Op { return Op{Kind: FDBDel, Dev: dev, FDB: f} },
+		stale:   func(mac string, old FDB) string { return fmt.Sprintf("stale fdb %s dst %s", mac, old.Dst) },
+		missing: func(mac string) string { return fmt.Sprintf("fdb %s missing", mac) },
+		differs: func(mac string, old, f FDB) string { return fmt.Sprintf("fdb %s dst %s, want %s", mac, old.Dst, f.Dst) },
+	}, want, have, stale)
 }
 
-// diffRoutes is diffNeighs for routes.
+// diffRoutes is diffEntries for routes; each op acts on the route's own
+// device.
 func diffRoutes(want, have map[netip.Prefix]Route, stale bool) []Op {
-	var ops []Op
-	if stale {
-		for _, dst := range sortedPrefixKeys(have) {
-			if _, ok := want[dst]; !ok {
-				old := have[dst]
-				ops = append(ops, Op{Kind: RouteDel, Dev: old.Dev, Route: old, Reason: "stale route " + old.String(),
-					Undo: &Op{Kind: RouteReplace, Dev: old.Dev, Route: old}})
-			}
-		}
-		return ops
-	}
-	for _, dst := range sortedPrefixKeys(want) {
-		r := want[dst]
-		old, ok := have[dst]
-		if ok && old == r {
-			continue
-		}
-		op := Op{Kind: RouteReplace, Dev: r.Dev, Route: r, Reason: fmt.Sprintf("route %s missing", dst),
-			Undo: &Op{Kind: RouteDel, Dev: r.Dev, Route: r}}
-		if ok {
-			op.Reason = fmt.Sprintf("route %s, want %s", old, r)
-			op.Undo = &Op{Kind: RouteReplace, Dev: old.Dev, Route: old}
-		}
-		ops = append(ops, op)
-	}
-	return ops
+	return diffEntries(entries[netip.Prefix, Route]{
+		keys:    sortedPrefixKeys[Route],
+		replace: func(r Route) Op { return Op{Kind: RouteReplace, Dev: r.Dev, Route: r} },
+		del:     func(r Route) Op { return Op{Kind: RouteDel, Dev: r.Dev, Route: r} },
+		stale:   func(_ netip.Prefix, old Route) string { return "stale route " + old.String() },
+		missing: func(dst netip.Prefix) string { return fmt.Sprintf("route %s missing", dst) },
+		differs: func(_ netip.Prefix, old, r Route) string { return fmt.Sprintf("route %s, want %s", old, r) },
+	}, want, have, stale)
 }
 
 func sortedAddrKeys[V any](m map[netip.Addr]V) []netip.Addr {
