@@ -34,21 +34,26 @@ var procSys = "/proc/sys"
 // pod setup uses a tree of its own, closed when it is done.
 type sysctlTree struct {
 	mu   sync.Mutex
-	ns   netnsID
+	ns   uint64 // netnsCookie of the namespace the dirs were opened in
 	dirs map[string]int
 }
 
-// netnsID identifies a network namespace: the device and inode of its
-// nsfs file.
-type netnsID struct{ dev, ino uint64 }
-
-// currentNetNS returns the calling thread's network namespace.
-func currentNetNS() (netnsID, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
-		return netnsID{}, fmt.Errorf("identify the current network namespace: %w", err)
+// netnsCookie returns the calling thread's network namespace as the
+// kernel's cookie for it (SO_NETNS_COOKIE, Linux 5.14), and false on an
+// older kernel.
+//
+// Why not the inode number of /proc/thread-self/ns/net: the kernel hands a
+// dead namespace's number to the next namespace made, so a tree last used
+// in a namespace that is gone would take a new one for it and open keys
+// through the dead one's directories (ENOENT). A cookie is never reused.
+func netnsCookie() (uint64, bool) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
 	}
-	return netnsID{st.Dev, st.Ino}, nil
+	defer unix.Close(fd)
+	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	return c, err == nil
 }
 
 // nodeSysctls is the tree of the node's namespace.
@@ -71,9 +76,10 @@ func (t *sysctlTree) open(key string, flags int) (int, error) {
 	if dir == "" {
 		return unix.Open(filepath.Join(procSys, key), flags|unix.O_CLOEXEC, 0)
 	}
-	here, err := currentNetNS()
-	if err != nil {
-		return -1, err
+	here, ok := netnsCookie()
+	if !ok {
+		// No way to tell namespaces apart: the full path, every time.
+		return unix.Open(filepath.Join(procSys, key), flags|unix.O_CLOEXEC, 0)
 	}
 	t.mu.Lock()
 	if here != t.ns {
@@ -82,6 +88,7 @@ func (t *sysctlTree) open(key string, flags int) (int, error) {
 	}
 	dfd, ok := t.dirs[dir]
 	if !ok {
+		var err error
 		dfd, err = unix.Open(filepath.Join(procSys, dir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			t.mu.Unlock()
