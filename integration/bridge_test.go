@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -654,21 +656,124 @@ type benchImpl struct{ name, dir string }
 func bridgeBenchImpls(b *testing.B) []benchImpl {
 	ours := testutil.BinDir(b, "bridge", "host-local")
 	impls := []benchImpl{{"ours", ours}}
-	ref := os.Getenv("PODNET_REFERENCE_BIN")
-	if ref == "" {
-		ref = filepath.Join(testutil.RepoRoot(b), ".cache", "reference", "bin")
-	}
-	if _, err := os.Stat(filepath.Join(ref, "bridge")); err != nil {
-		b.Logf("no reference bridge in %s; benchmarking ours only", ref)
+	dir, err := referenceBridgeDir(b, ours)
+	if err != nil {
+		b.Logf("%v; benchmarking ours only", err)
 		return impls
 	}
-	dir := b.TempDir()
+	return append(impls, benchImpl{"reference", dir})
+}
+
+// referenceBridgeDir returns a CNI_PATH holding the reference bridge of
+// $PODNET_REFERENCE_BIN (or .cache/reference/bin, which make
+// bench-reference fills) and our host-local from ours.
+func referenceBridgeDir(t testutil.TB, ours string) (string, error) {
+	ref := os.Getenv("PODNET_REFERENCE_BIN")
+	if ref == "" {
+		ref = filepath.Join(testutil.RepoRoot(t), ".cache", "reference", "bin")
+	}
+	if _, err := os.Stat(filepath.Join(ref, "bridge")); err != nil {
+		return "", fmt.Errorf("no reference bridge in %s (make bench-reference installs it)", ref)
+	}
+	dir := t.TempDir()
 	for src, name := range map[string]string{filepath.Join(ref, "bridge"): "bridge", filepath.Join(ours, "host-local"): "host-local"} {
 		if err := os.Symlink(src, filepath.Join(dir, name)); err != nil {
-			b.Fatal(err)
+			t.Fatal(err)
 		}
 	}
-	return append(impls, benchImpl{"reference", dir})
+	return dir, nil
+}
+
+// TestBridgeGCRemovesReferenceMasquerade: a node upgraded in place. Pods
+// added by the reference bridge with ipMasq (iptables and nftables
+// backends) leave per-pod masquerade rules; our DEL does not look for
+// them, our GC removes those of attachments that are not valid and keeps
+// the valid ones', and a GC with none valid leaves nothing of the network.
+func TestBridgeGCRemovesReferenceMasquerade(t *testing.T) {
+	ctx := context.Background()
+	node := testutil.NewNode(t, "node")
+	ours := testutil.NewRuntime(t, node, "bridge", "host-local")
+	refDir, err := referenceBridgeDir(t, ours.BinDir)
+	if err != nil {
+		if testutil.InCI() {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	// One runtime, one cache; only the binaries on CNI_PATH change.
+	before := &testutil.Runtime{Node: node, CNI: libcni.NewCNIConfigWithCacheDir([]string{refDir}, ours.CacheDir, nil),
+		CacheDir: ours.CacheDir, BinDir: refDir}
+	conf := func(backend string) *libcni.NetworkConfigList {
+		return bridgeNet{
+			Name:   "upgr",
+			Bridge: map[string]any{"isGateway": true, "ipMasq": true, "ipMasqBackend": backend},
+			Ranges: v4Range("10.31.0.0/24"),
+		}.conflist(t, node.Dir)
+	}
+	ipt, nft := conf("iptables"), conf("nftables")
+	a, _ := addPod(t, before, ipt, "pod-a", nil)
+	b, _ := addPod(t, before, nft, "pod-b", nil)
+	c, _ := addPod(t, before, ipt, "pod-c", nil)
+	d, _ := addPod(t, before, nft, "pod-d", nil)
+	chain := func(p testutil.Attachment) string {
+		sum := sha512.Sum512([]byte("upgr" + p.Pod.ContainerID))
+		return "CNI-" + hex.EncodeToString(sum[:])[:24]
+	}
+	state := func() (iptables, nftables string) {
+		return node.MustExec(t, "iptables-save", "-t", "nat"), node.MustExec(t, "nft", "list", "table", "inet", "cni_plugins_masquerade")
+	}
+	ip4, nf := state()
+	for _, want := range []string{chain(a), chain(c)} {
+		if !strings.Contains(ip4, want) {
+			t.Fatalf("the reference left no chain %s; the test sees nothing to remove:\n%s", want, ip4)
+		}
+	}
+	for _, p := range []testutil.Attachment{b, d} {
+		if !strings.Contains(nf, "id: "+p.Pod.ContainerID[:10]) {
+			t.Fatalf("the reference left no nftables rule for %s:\n%s", p.Pod.Name, nf)
+		}
+	}
+
+	for _, del := range []struct {
+		list *libcni.NetworkConfigList
+		p    testutil.Attachment
+	}{{ipt, a}, {nft, b}} {
+		if err := ours.Del(ctx, del.list, del.p); err != nil {
+			t.Fatalf("our DEL of %s: %v", del.p.Pod.Name, err)
+		}
+	}
+	if ip4, _ := state(); !strings.Contains(ip4, chain(a)) {
+		t.Fatalf("our DEL removed the reference's chain; this test expects GC to:\n%s", ip4)
+	}
+	if err := ours.GC(ctx, ipt, c, d); err != nil {
+		t.Fatalf("GC with c and d valid: %v", err)
+	}
+	ip4, nf = state()
+	if strings.Contains(ip4, chain(a)) || !strings.Contains(ip4, chain(c)) {
+		t.Errorf("after GC, want pod a's chain gone and pod c's kept:\n%s", ip4)
+	}
+	if strings.Contains(nf, "id: "+b.Pod.ContainerID[:10]) || !strings.Contains(nf, "id: "+d.Pod.ContainerID[:10]) {
+		t.Errorf("after GC, want pod b's rule gone and pod d's kept:\n%s", nf)
+	}
+
+	for _, del := range []struct {
+		list *libcni.NetworkConfigList
+		p    testutil.Attachment
+	}{{ipt, c}, {nft, d}} {
+		if err := ours.Del(ctx, del.list, del.p); err != nil {
+			t.Fatalf("our DEL of %s: %v", del.p.Pod.Name, err)
+		}
+	}
+	if err := ours.GC(ctx, ipt); err != nil {
+		t.Fatalf("GC with none valid: %v", err)
+	}
+	ip4, nf = state()
+	if strings.Contains(ip4, "CNI-") || strings.Contains(ip4, `\"upgr\"`) {
+		t.Errorf("after GC with none valid, the network still has reference rules:\n%s", ip4)
+	}
+	if strings.Contains(nf, "masquerade comment") || strings.Contains(nf, " id: ") {
+		t.Errorf("after GC with none valid, masq_checks still has rules:\n%s", nf)
+	}
 }
 
 // BenchmarkBridge measures one ADD and one DEL of bridge + host-local

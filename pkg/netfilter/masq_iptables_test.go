@@ -100,7 +100,7 @@ func (n *fakeNat) apply(line string) error {
 	}
 	switch op {
 	case "-A":
-		if t := (iptRule{args: strings.Fields(spec)}).opt("-j"); t != "" && t != "RETURN" && t != "MASQUERADE" {
+		if t := (iptRule{args: strings.Fields(spec)}).opt("-j"); t != "" && t != "RETURN" && t != "MASQUERADE" && t != "ACCEPT" {
 			if _, ok := n.rules[t]; !ok {
 				return fmt.Errorf("jump to missing chain %q", t)
 			}

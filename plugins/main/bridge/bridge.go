@@ -83,8 +83,10 @@ func status(c *cniplugin.Call, d deps) error {
 
 // gc forwards GC to IPAM, removes the spoof check elements of attachments
 // not in the valid list and, when no attachment of the network is valid
-// any more, removes its masquerade rules. It carries on past errors and
-// reports them all.
+// any more, removes its masquerade rules. With ipMasq it also removes the
+// per-attachment masquerade rules the reference plugin left for
+// attachments not in the list (a node upgraded in place). It carries on
+// past errors and reports them all.
 func gc(c *cniplugin.Call, d deps) error {
 	conf, err := parseConf(c.StdinData, c.Args)
 	if err != nil {
@@ -102,6 +104,9 @@ func gc(c *cniplugin.Call, d deps) error {
 			keys[netfilter.SpoofKey(conf.Name, a.ContainerID, a.IfName)] = true
 		}
 		errs = append(errs, d.spoof().GCSpoofCheck(ctx, conf.Name, keys))
+	}
+	if conf.IPMasq && conf.l3() {
+		errs = append(errs, d.refMasq(ctx, conf.Name, valid))
 	}
 	if conf.IPMasq && conf.l3() && len(valid) == 0 {
 		m, err := d.masq(conf.backend)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/netfilter"
@@ -30,8 +33,21 @@ func TestGCMasqueradeOnlyWithoutValidAttachments(t *testing.T) {
 		if err := m.EnsureMasquerade(context.Background(), "net", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}); err != nil {
 			t.Fatal(err)
 		}
-		if err := gc(call(strings.Replace(conf, "%s", tc.valid, 1)), fakeDeps(ipam, m, s)); err != nil {
+		d := fakeDeps(ipam, m, s)
+		var refCalls []string
+		d.refMasq = func(_ context.Context, network string, valid []types.GCAttachment) error {
+			refCalls = append(refCalls, fmt.Sprintf("%s %v", network, valid))
+			return nil
+		}
+		if err := gc(call(strings.Replace(conf, "%s", tc.valid, 1)), d); err != nil {
 			t.Fatal(err)
+		}
+		wantRef := "net []"
+		if tc.keepMsq {
+			wantRef = "net [{c1 eth0}]"
+		}
+		if got := strings.Join(refCalls, ";"); got != wantRef {
+			t.Errorf("%s: GC of the reference's masquerade: %q, want %q", tc.valid, got, wantRef)
 		}
 		if got := strings.Join(ipam.calls, ","); got != "GC" {
 			t.Errorf("%s: IPAM calls %q, want GC forwarded", tc.valid, got)

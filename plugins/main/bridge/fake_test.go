@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
@@ -56,6 +57,9 @@ func fakeDeps(ipam *fakeIPAM, m *netfilter.FakeMasquerader, s *fakeSpoof) deps {
 		ipam:  func(*netConf, *cniplugin.Call) ipamClient { return ipam },
 		masq:  func(netfilter.Backend) (netfilter.Masquerader, error) { return m, nil },
 		spoof: func() spoofChecker { return s },
+		refMasq: func(context.Context, string, []types.GCAttachment) error {
+			panic("GC of the reference's masquerade called without a fake")
+		},
 	}
 }
 

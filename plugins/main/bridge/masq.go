@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 
+	"github.com/containernetworking/cni/pkg/types"
+
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/netfilter"
 )
@@ -17,12 +19,14 @@ type spoofChecker interface {
 }
 
 // deps are the plugin's outside dependencies: the IPAM plugin, the
-// masquerade backend and the MAC spoof checker. Verbs take them as a parameter so tests can pass
-// fakes; realDeps is what the binary uses.
+// masquerade backend, the MAC spoof checker and the GC of what the
+// reference plugin's masquerade left. Verbs take them as a parameter so
+// tests can pass fakes; realDeps is what the binary uses.
 type deps struct {
-	ipam  func(conf *netConf, c *cniplugin.Call) ipamClient
-	masq  func(b netfilter.Backend) (netfilter.Masquerader, error)
-	spoof func() spoofChecker
+	ipam    func(conf *netConf, c *cniplugin.Call) ipamClient
+	masq    func(b netfilter.Backend) (netfilter.Masquerader, error)
+	spoof   func() spoofChecker
+	refMasq func(ctx context.Context, network string, valid []types.GCAttachment) error
 }
 
 func realDeps() deps {
@@ -31,6 +35,7 @@ func realDeps() deps {
 		masq: func(b netfilter.Backend) (netfilter.Masquerader, error) {
 			return netfilter.NewMasquerader(netfilter.ChooseMasquerade(b))
 		},
-		spoof: func() spoofChecker { return netfilter.NewSpoofChecker() },
+		spoof:   func() spoofChecker { return netfilter.NewSpoofChecker() },
+		refMasq: netfilter.GCReferenceMasquerade,
 	}
 }
