@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,9 +38,26 @@ const (
 	refNFTChain = "masq_checks"
 )
 
-// refIPTComment matches the reference's iptables comment; both parts are Go
-// quoted strings (its utils.FormatComment).
-var refIPTComment = regexp.MustCompile(`^name: (".*") id: (".*")$`)
+// parseRefIPTComment splits the reference's iptables comment, `name: "<net>"
+// id: "<cid>"` with both parts Go-quoted (its utils.FormatComment). No
+// regexp: a package-level one would be compiled at every plugin start.
+func parseRefIPTComment(c string) (network, id string, ok bool) {
+	rest, ok := strings.CutPrefix(c, "name: ")
+	if !ok {
+		return "", "", false
+	}
+	q1, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", "", false
+	}
+	q2, ok := strings.CutPrefix(rest[len(q1):], " id: ")
+	if !ok {
+		return "", "", false
+	}
+	network, err1 := strconv.Unquote(q1)
+	id, err2 := strconv.Unquote(q2)
+	return network, id, err1 == nil && err2 == nil
+}
 
 // refHash is the reference's utils.MustFormatHashWithPrefix: prefix, then
 // the hex SHA-512 of s, cut to n characters.
@@ -101,13 +117,8 @@ func gcReferenceIPT(ctx context.Context, r Restorer, f Family, network string, v
 // the chain named after the network and that ID. ok is false for any other
 // rule.
 func refIPTOwner(r iptRule, network string) (id string, ok bool) {
-	m := refIPTComment.FindStringSubmatch(r.opt("--comment"))
-	if m == nil {
-		return "", false
-	}
-	name, err1 := strconv.Unquote(m[1])
-	id, err2 := strconv.Unquote(m[2])
-	if err1 != nil || err2 != nil || name != network {
+	name, id, ok := parseRefIPTComment(r.opt("--comment"))
+	if !ok || name != network {
 		return "", false
 	}
 	chain := refIPTChain(network, id)

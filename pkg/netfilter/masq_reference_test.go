@@ -129,3 +129,23 @@ func TestGCReferenceNFT(t *testing.T) {
 		t.Errorf("rules left = %s, want %s", got, want)
 	}
 }
+
+func TestParseRefIPTComment(t *testing.T) {
+	for _, c := range []struct {
+		in, net, id string
+		ok          bool
+	}{
+		{`name: "upgr" id: "cid1"`, "upgr", "cid1", true},
+		{`name: "a \"b\"" id: "c d"`, `a "b"`, "c d", true},
+		{`name: "upgr" id: "cid1" x`, "", "", false},
+		{`name: "upgr"`, "", "", false},
+		{`name: upgr id: "cid1"`, "", "", false},
+		{`CNI portfwd masquerade mark`, "", "", false},
+		{``, "", "", false},
+	} {
+		n, id, ok := parseRefIPTComment(c.in)
+		if ok != c.ok || ok && (n != c.net || id != c.id) {
+			t.Errorf("parseRefIPTComment(%q) = %q, %q, %v; want %q, %q, %v", c.in, n, id, ok, c.net, c.id, c.ok)
+		}
+	}
+}
