@@ -734,14 +734,14 @@ func TestBridgeGCRemovesReferenceMasquerade(t *testing.T) {
 		}
 	}
 
-	for _, del := range []struct {
-		list *libcni.NetworkConfigList
-		p    testutil.Attachment
-	}{{ipt, a}, {nft, b}} {
-		if err := ours.Del(ctx, del.list, del.p); err != nil {
-			t.Fatalf("our DEL of %s: %v", del.p.Pod.Name, err)
+	ourDel := func(list *libcni.NetworkConfigList, p testutil.Attachment) {
+		t.Helper()
+		if err := ours.Del(ctx, list, p); err != nil {
+			t.Fatalf("our DEL of %s: %v", p.Pod.Name, err)
 		}
 	}
+	ourDel(ipt, a)
+	ourDel(nft, b)
 	if ip4, _ := state(); !strings.Contains(ip4, chain(a)) {
 		t.Fatalf("our DEL removed the reference's chain; this test expects GC to:\n%s", ip4)
 	}
@@ -756,14 +756,8 @@ func TestBridgeGCRemovesReferenceMasquerade(t *testing.T) {
 		t.Errorf("after GC, want pod b's rule gone and pod d's kept:\n%s", nf)
 	}
 
-	for _, del := range []struct {
-		list *libcni.NetworkConfigList
-		p    testutil.Attachment
-	}{{ipt, c}, {nft, d}} {
-		if err := ours.Del(ctx, del.list, del.p); err != nil {
-			t.Fatalf("our DEL of %s: %v", del.p.Pod.Name, err)
-		}
-	}
+	ourDel(ipt, c)
+	ourDel(nft, d)
 	if err := ours.GC(ctx, ipt); err != nil {
 		t.Fatalf("GC with none valid: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -283,24 +284,28 @@ func TestHostLocalCrash(t *testing.T) {
 	bin := filepath.Join(testutil.BinDir(t, "host-local"), "host-local")
 	stdin := hlPluginConf(t, "1.1.0", node.Dir)
 	rng := rand.New(rand.NewPCG(3, 4))
-	const n = 60
-	var killed, partial int
-	for i := 0; i < n; i++ {
-		cmd := hlStart(t, node, bin, hlEnv("ADD", fmt.Sprintf("crash%d", i), "eth0"), stdin)
-		// An ADD runs for 2-4 ms, process start included.
-		time.Sleep(time.Duration(rng.IntN(2500)) * time.Microsecond)
+	// The kills land anywhere in an ADD, process start included: their
+	// delays spread over how long a whole ADD takes on this machine now
+	// (2-4 ms on a quiet one, more under load).
+	span := hlAddSpan(t, node, bin, stdin)
+	// At least 60 ADDs, and on until enough were killed mid-run, some of
+	// them after reserving, or 300 were tried.
+	var n, killed, partial int
+	for n = 0; n < 60 || (killed < n/4 || partial < 3) && n < 300; n++ {
+		cmd := hlStart(t, node, bin, hlEnv("ADD", fmt.Sprintf("crash%d", n), "eth0"), stdin)
+		time.Sleep(time.Duration(rng.Int64N(int64(span))))
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 			killed++
-			if hlHeldBy(t, node.Dir, fmt.Sprintf("crash%d", i)) > 0 {
+			if hlHeldBy(t, node.Dir, fmt.Sprintf("crash%d", n)) > 0 {
 				partial++
 			}
 		}
 	}
-	t.Logf("%d of %d ADDs were killed while running, %d of them after reserving", killed, n, partial)
+	t.Logf("%d of %d ADDs were killed while running, %d of them after reserving (kills within %v)", killed, n, partial, span)
 	if killed < n/4 || partial == 0 {
-		t.Fatalf("only %d ADDs killed mid-run (%d after reserving): the test did not exercise crashes", killed, partial)
+		t.Fatalf("only %d of %d ADDs killed mid-run (%d after reserving): the test did not exercise crashes", killed, n, partial)
 	}
 	// Every reservation file is complete: "<cid>\r\neth0".
 	dir := filepath.Join(node.Dir, "hl-test")
@@ -348,6 +353,26 @@ func TestHostLocalCrash(t *testing.T) {
 	if tmp, _ := os.ReadDir(filepath.Join(dir, ".podnet", "tmp")); len(tmp) != 0 {
 		t.Fatalf("temp files left: %v", tmp)
 	}
+}
+
+// hlAddSpan returns the median time of 5 whole ADDs (start to exit),
+// released again by DEL.
+func hlAddSpan(t *testing.T, node *testutil.Node, bin, stdin string) time.Duration {
+	t.Helper()
+	var d []time.Duration
+	for i := 0; i < 5; i++ {
+		id := fmt.Sprintf("span%d", i)
+		t0 := time.Now()
+		if err := hlStart(t, node, bin, hlEnv("ADD", id, "eth0"), stdin).Wait(); err != nil {
+			t.Fatalf("ADD %s: %v", id, err)
+		}
+		d = append(d, time.Since(t0))
+		if run := testutil.ExecPlugin(t, node.NetNS, bin, hlEnv("DEL", id, "eth0"), []byte(stdin)); run.ExitCode != 0 {
+			t.Fatalf("DEL %s: %s", id, run.Stdout)
+		}
+	}
+	slices.Sort(d)
+	return d[len(d)/2]
 }
 
 // hlHeldBy counts the reservation files naming container cid.
