@@ -26,6 +26,7 @@ import (
 
 	cnins "github.com/containernetworking/cni/pkg/ns"
 	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/podnet/podnet/pkg/buildinfo"
@@ -457,4 +458,19 @@ func ParsePrevResult(conf *types.PluginConf) (types.Result, error) {
 		return nil, Errorf(ErrDecodingFailure, "decode prevResult: %w", err)
 	}
 	return conf.PrevResult, nil
+}
+
+// CurrentPrevResult is ParsePrevResult with the result also converted to
+// the current result type (code 6 when it cannot be). It returns nil, nil,
+// nil when there is no prevResult.
+func CurrentPrevResult(conf *types.PluginConf) (types.Result, *current.Result, error) {
+	prev, err := ParsePrevResult(conf)
+	if err != nil || prev == nil {
+		return nil, nil, err
+	}
+	res, err := current.NewResultFromResult(prev)
+	if err != nil {
+		return nil, nil, Errorf(ErrDecodingFailure, "convert prevResult to %s: %w", current.ImplementedSpecVersion, err)
+	}
+	return prev, res, nil
 }

@@ -233,13 +233,9 @@ func prevIPs(stdin []byte) ([]net.IP, error) {
 	if err := cniplugin.DecodeConf(stdin, &pc); err != nil {
 		return nil, err
 	}
-	prev, err := cniplugin.ParsePrevResult(&pc)
-	if err != nil || prev == nil {
+	_, r, err := cniplugin.CurrentPrevResult(&pc)
+	if err != nil || r == nil {
 		return nil, err
-	}
-	r, err := current.NewResultFromResult(prev)
-	if err != nil {
-		return nil, cniplugin.Errorf(cniplugin.ErrDecodingFailure, "convert prevResult: %w", err)
 	}
 	ips := []net.IP{}
 	for _, ipc := range r.IPs {

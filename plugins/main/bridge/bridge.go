@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/containernetworking/cni/pkg/types"
-	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/netfilter"
@@ -47,16 +46,12 @@ func check(c *cniplugin.Call, d deps) error {
 	if err != nil {
 		return err
 	}
-	prev, err := cniplugin.ParsePrevResult(&conf.PluginConf)
+	_, res, err := cniplugin.CurrentPrevResult(&conf.PluginConf)
 	if err != nil {
 		return err
 	}
-	if prev == nil {
+	if res == nil {
 		return cniplugin.ConfigErrorf("CHECK needs prevResult: the runtime passes the ADD result")
-	}
-	res, err := current.NewResultFromResult(prev)
-	if err != nil {
-		return cniplugin.Errorf(cniplugin.ErrDecodingFailure, "convert prevResult: %w", err)
 	}
 	return checkAttachment(context.Background(), c, conf, res, d)
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"testing"
 
-	current "github.com/containernetworking/cni/pkg/types/100"
-
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/testutil"
 )
@@ -37,13 +35,9 @@ func FuzzParseOptions(f *testing.F) {
 		if err != nil {
 			return
 		}
-		prev, err := cniplugin.ParsePrevResult(&conf.PluginConf)
+		_, res, err := cniplugin.CurrentPrevResult(&conf.PluginConf)
 		testutil.RequireRejectionCode(t, err)
-		if err != nil || prev == nil {
-			return
-		}
-		res, err := current.NewResultFromResult(prev)
-		if err != nil {
+		if err != nil || res == nil {
 			return
 		}
 		v4, v6 := podIPs(res, ifName)

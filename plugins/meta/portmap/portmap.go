@@ -32,16 +32,12 @@ func parseChained(c *cniplugin.Call) (*netConf, *options, types.Result, *current
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	prev, err := cniplugin.ParsePrevResult(&conf.PluginConf)
+	prev, res, err := cniplugin.CurrentPrevResult(&conf.PluginConf)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	if prev == nil {
 		return nil, nil, nil, nil, cniplugin.ConfigErrorf("portmap must be chained after the plugin that sets up the interface: the config has no prevResult")
-	}
-	res, err := current.NewResultFromResult(prev)
-	if err != nil {
-		return nil, nil, nil, nil, cniplugin.Errorf(cniplugin.ErrDecodingFailure, "convert prevResult to %s: %w", current.ImplementedSpecVersion, err)
 	}
 	return conf, opts, prev, res, nil
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	current "github.com/containernetworking/cni/pkg/types/100"
-
 	"github.com/podnet/podnet/pkg/cniplugin"
 	"github.com/podnet/podnet/pkg/testutil"
 )
@@ -39,13 +37,9 @@ func FuzzChainedConfig(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		prev, err := cniplugin.ParsePrevResult(&conf.PluginConf)
+		_, res, err := cniplugin.CurrentPrevResult(&conf.PluginConf)
 		testutil.RequireRejectionCode(t, err)
-		if err != nil || prev == nil {
-			return
-		}
-		res, err := current.NewResultFromResult(prev)
-		if err != nil {
+		if err != nil || res == nil {
 			return
 		}
 		subnet, err := subnetFromResult(res, conf.Network)

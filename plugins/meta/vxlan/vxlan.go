@@ -32,16 +32,12 @@ func chainedConfig(stdin []byte) (*NetConf, *current.Result, *overlay.Config, er
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	prev, err := cniplugin.ParsePrevResult(&conf.PluginConf)
+	_, res, err := cniplugin.CurrentPrevResult(&conf.PluginConf)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if prev == nil {
+	if res == nil {
 		return nil, nil, nil, cniplugin.ConfigErrorf("prevResult is missing: vxlan is a chained plugin; list it after the plugin that creates the pod interface (bridge)")
-	}
-	res, err := current.NewResultFromResult(prev)
-	if err != nil {
-		return nil, nil, nil, cniplugin.Errorf(cniplugin.ErrDecodingFailure, "convert prevResult: %w", err)
 	}
 	subnet, err := subnetFromResult(res, conf.Network)
 	if err != nil {
