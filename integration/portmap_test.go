@@ -82,6 +82,18 @@ func pmSeedIPTables(t *testing.T, n *testutil.NetNS) {
 	}
 }
 
+// pmCluster makes the one-node cluster of a portmap test on backend, with
+// the node's iptables tables seeded for the iptables backend.
+func pmCluster(t *testing.T, backend string) (*testutil.Cluster, *testutil.ClusterNode) {
+	t.Helper()
+	c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
+	node := c.Nodes[0]
+	if backend == "iptables" {
+		pmSeedIPTables(t, node.NetNS)
+	}
+	return c, node
+}
+
 // pmPeer dials addr from ns and returns the source address the pod saw.
 func pmPeer(t *testing.T, from *testutil.NetNS, proto, addr string) string {
 	t.Helper()
@@ -111,12 +123,8 @@ func TestPortmapTraffic(t *testing.T) {
 	for _, backend := range pmBackends {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
-			node := c.Nodes[0]
+			c, node := pmCluster(t, backend)
 			node.MustExec(t, "ip", "addr", "add", "192.0.2.99/24", "dev", "eth0")
-			if backend == "iptables" {
-				pmSeedIPTables(t, node.NetNS)
-			}
 			before := node.Netfilter(t)
 			rt := testutil.NewRuntime(t, node.Node, "bridge", "host-local", "portmap")
 			list := pmBackendNet(node, backend).list(t)
@@ -285,11 +293,7 @@ func TestPortmapManyPods(t *testing.T) {
 	for _, backend := range pmBackends {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
-			node := c.Nodes[0]
-			if backend == "iptables" {
-				pmSeedIPTables(t, node.NetNS)
-			}
+			_, node := pmCluster(t, backend)
 			before := node.Netfilter(t)
 			rt := testutil.NewRuntime(t, node.Node, "bridge", "host-local", "portmap")
 			list := pmBackendNet(node, backend).list(t)

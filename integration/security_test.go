@@ -122,11 +122,7 @@ func TestSecurityRouteLocalnet(t *testing.T) {
 	for _, backend := range pmBackends {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
-			node := c.Nodes[0]
-			if backend == "iptables" {
-				pmSeedIPTables(t, node.NetNS)
-			}
+			_, node := pmCluster(t, backend)
 			list := pmNet{DataDir: node.Dir, Bridge: "cni-loc0", Portmap: sprintf(`, "backend": %q`, backend)}.list(t)
 			rt := testutil.NewRuntime(t, node.Node, "bridge", "host-local", "portmap")
 			if localnetInvariant(t, node.NetNS, backend, "all", "before ADD") {
@@ -186,12 +182,8 @@ func TestSecurityHostPortOnlyToNode(t *testing.T) {
 	for _, backend := range pmBackends {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			c := testutil.NewCluster(t, 1, testutil.ClusterOptions{})
-			node := c.Nodes[0]
+			c, node := pmCluster(t, backend)
 			node.MustExec(t, "ip", "addr", "add", "192.0.2.99/24", "dev", "eth0")
-			if backend == "iptables" {
-				pmSeedIPTables(t, node.NetNS)
-			}
 			list := pmNet{DataDir: node.Dir, Bridge: "cni-hp0", Portmap: sprintf(`, "backend": %q`, backend)}.list(t)
 			rt := testutil.NewRuntime(t, node.Node, "bridge", "host-local", "portmap")
 			pod := testutil.NewPod(t, "web")
