@@ -113,19 +113,19 @@ func gcReferenceIPT(ctx context.Context, r Restorer, f Family, network string, v
 }
 
 // refIPTOwner returns the container ID of a rule the reference added for
-// network, judged by its comment and, for POSTROUTING jumps, its target:
-// the chain named after the network and that ID. ok is false for any other
-// rule.
-func refIPTOwner(r iptRule, network string) (id string, ok bool) {
+// network, and that attachment's chain, judged by the rule's comment and,
+// for POSTROUTING jumps, its target: the chain named after the network and
+// that ID. ok is false for any other rule.
+func refIPTOwner(r iptRule, network string) (id, chain string, ok bool) {
 	name, id, ok := parseRefIPTComment(r.opt("--comment"))
 	if !ok || name != network {
-		return "", false
+		return "", "", false
 	}
-	chain := refIPTChain(network, id)
+	chain = refIPTChain(network, id)
 	if r.chain == "POSTROUTING" && r.opt("-j") != chain || r.chain != "POSTROUTING" && r.chain != chain {
-		return "", false
+		return "", "", false
 	}
-	return id, true
+	return id, chain, true
 }
 
 // planReferenceIPTDelete builds the iptables-restore input that removes the
@@ -139,11 +139,11 @@ func planReferenceIPTDelete(t *iptSaved, network string, valid []types.GCAttachm
 	var b strings.Builder
 	stale := map[string]bool{} // chain names
 	for _, r := range t.rules {
-		id, ok := refIPTOwner(r, network)
+		id, chain, ok := refIPTOwner(r, network)
 		if !ok || keep[id] {
 			continue
 		}
-		stale[refIPTChain(network, id)] = true
+		stale[chain] = true
 		if r.chain == "POSTROUTING" {
 			fmt.Fprintf(&b, "-D POSTROUTING %s\n", r.spec)
 		}
