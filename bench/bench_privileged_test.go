@@ -99,3 +99,39 @@ func TestPrivilegedFailureIsReported(t *testing.T) {
 		t.Fatalf("problems = %q, want the warm-up ADD's error", problems)
 	}
 }
+
+// The density scenario fills one node per set with pods, probes it and the
+// emptier one in turn, and leaves nothing behind: every probe measured on
+// all four nodes, no failure, no namespace left.
+func TestPrivilegedDensity(t *testing.T) {
+	ref := referenceSet(t)
+	o := DefaultOptions()
+	o.Pods, o.DensityRounds, o.Ours, o.Reference, o.Scenarios = 4, 3, ref, ref, []string{"density"}
+	nss := NewNamespaces()
+	t.Cleanup(func() { _ = nss.DeleteAll() })
+	rep, err := Run(context.Background(), o, nss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := nss.Live(); n != 0 {
+		t.Fatalf("%d namespaces still registered after the run", n)
+	}
+	if p := rep.Failed(); len(p) > 0 {
+		t.Fatalf("problems: %q", p)
+	}
+	rows := rep.Scenarios[0].Tables[0].Rows
+	var labels []string
+	for _, r := range rows {
+		labels = append(labels, r.Label)
+		want := 3
+		if strings.Contains(r.Label, "growth") {
+			want = 1
+		}
+		if r.Ours.N != want || r.Reference.N != want {
+			t.Errorf("%s: %d and %d samples, want %d each", r.Label, r.Ours.N, r.Reference.N, want)
+		}
+	}
+	if got := strings.Join(labels, "; "); got != "ADD with 2 pods; ADD with 4 pods; ADD growth, 4 / 2 pods; DEL with 2 pods; DEL with 4 pods; DEL growth, 4 / 2 pods" {
+		t.Errorf("rows: %s", got)
+	}
+}

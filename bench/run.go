@@ -12,8 +12,12 @@ import (
 
 // Options configure a run.
 type Options struct {
-	// Pods is the number of pods of the seq and bridge-only scenarios.
+	// Pods is the number of pods of the seq and bridge-only scenarios, and
+	// of the density scenario's fuller nodes.
 	Pods int
+	// DensityRounds is the number of probe rounds of the density scenario;
+	// each probes all four of its nodes once.
+	DensityRounds int
 	// Ours and Reference are the two plugin sets; Reference may be the same
 	// binaries as Ours to validate the benchmark itself.
 	Ours, Reference PluginSet
@@ -39,13 +43,14 @@ type Options struct {
 // 10, 1,000 and 10,000 reservations, 100 overlay peers.
 func DefaultOptions() Options {
 	return Options{
-		Pods:         100,
-		StormSize:    20,
-		StormRounds:  3,
-		IPAMLevels:   []int{10, 1000, 10000},
-		IPAMOps:      20,
-		OverlayPeers: 100,
-		IperfSeconds: 5,
+		Pods:          100,
+		DensityRounds: 60,
+		StormSize:     20,
+		StormRounds:   3,
+		IPAMLevels:    []int{10, 1000, 10000},
+		IPAMOps:       20,
+		OverlayPeers:  100,
+		IperfSeconds:  5,
 	}
 }
 
@@ -54,6 +59,8 @@ func (o *Options) validate() error {
 	switch {
 	case o.Pods < 1 || o.Pods > 1000:
 		return fmt.Errorf("pods %d: want 1 to 1000 (a Linux bridge takes 1024 ports)", o.Pods)
+	case o.DensityRounds < 1:
+		return fmt.Errorf("density rounds %d: want at least 1", o.DensityRounds)
 	case o.StormSize < 1 || o.StormRounds < 1:
 		return fmt.Errorf("storm %d×%d: want at least 1×1", o.StormSize, o.StormRounds)
 	case o.IPAMOps < 1:

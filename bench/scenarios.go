@@ -44,7 +44,7 @@ func scenarios() []scenario {
 	for _, b := range []string{"iptables", "nftables"} {
 		out = append(out, seqScenario("seq/"+b, b, true))
 	}
-	out = append(out, seqScenario("bridge-only", "", false))
+	out = append(out, seqScenario("bridge-only", "", false), densityScenario())
 	for _, b := range []string{"iptables", "nftables"} {
 		out = append(out, stormScenario("storm/"+b, b))
 	}

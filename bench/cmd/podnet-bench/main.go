@@ -30,7 +30,8 @@ type flags struct {
 func parseFlags() (bench.Options, flags) {
 	opts := bench.DefaultOptions()
 	var f flags
-	flag.IntVar(&opts.Pods, "pods", opts.Pods, "pods of the seq and bridge-only scenarios (250 for the 241-250 bucket)")
+	flag.IntVar(&opts.Pods, "pods", opts.Pods, "pods of the seq and bridge-only scenarios (250 for the 241-250 bucket), and of the density scenario's fuller nodes")
+	flag.IntVar(&opts.DensityRounds, "density-rounds", opts.DensityRounds, "probe rounds of the density scenario (each probes its four nodes once)")
 	flag.StringVar(&f.ours, "ours", "bin", "directory of our plugins (CNI_PATH)")
 	flag.StringVar(&f.ref, "reference", filepath.Join(".cache", "reference", "bin"), "directory of the reference plugins (CNI_PATH); installed there when missing")
 	flag.StringVar(&f.jsonOut, "json", "", "also write the report as JSON to this file")
