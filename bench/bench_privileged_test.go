@@ -54,6 +54,12 @@ func runSmall(t *testing.T, ours, ref PluginSet, scenario string) (*Report, *Nam
 	t.Helper()
 	o := DefaultOptions()
 	o.Pods, o.Ours, o.Reference, o.Scenarios = 2, ours, ref, []string{scenario}
+	return runOptions(t, o)
+}
+
+// runOptions runs o and requires every namespace it created to be gone.
+func runOptions(t *testing.T, o Options) (*Report, *Namespaces) {
+	t.Helper()
 	nss := NewNamespaces()
 	t.Cleanup(func() { _ = nss.DeleteAll() })
 	rep, err := Run(context.Background(), o, nss)
@@ -107,15 +113,7 @@ func TestPrivilegedDensity(t *testing.T) {
 	ref := referenceSet(t)
 	o := DefaultOptions()
 	o.Pods, o.DensityRounds, o.Ours, o.Reference, o.Scenarios = 4, 3, ref, ref, []string{"density"}
-	nss := NewNamespaces()
-	t.Cleanup(func() { _ = nss.DeleteAll() })
-	rep, err := Run(context.Background(), o, nss)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := nss.Live(); n != 0 {
-		t.Fatalf("%d namespaces still registered after the run", n)
-	}
+	rep, _ := runOptions(t, o)
 	if p := rep.Failed(); len(p) > 0 {
 		t.Fatalf("problems: %q", p)
 	}

@@ -21,7 +21,7 @@ func TestReportText(t *testing.T) {
 	var b strings.Builder
 	rep.WriteText(&b)
 	out := b.String()
-	for _, want := range []string{
+	requireLines(t, "report", out,
 		"ours p50    p90    p99  reference p50    p90    p99  ratio p50",
 		"ADD all     2.000  2.800  2.980          4.000  5.600  5.960      0.50x",
 		"bridge  1000       4000  0.25x",
@@ -29,13 +29,19 @@ func TestReportText(t *testing.T) {
 		"skipped: bin/vxlan not built",
 		"FAILED: leak on ours node: x",
 		"ok: seq/iptables, sizes; skipped: overlay; failed: ipam",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	if got := rep.Failed(); len(got) != 1 || got[0] != "ipam: leak on ours node: x" {
 		t.Errorf("Failed() = %q", got)
+	}
+}
+
+// requireLines fails t for every want that out (a rendered what) lacks.
+func requireLines(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, out)
+		}
 	}
 }
 

@@ -179,29 +179,13 @@ func lineLevels(pods int) []int {
 // latency, and the netfilter line counts.
 func seqTables(pods int, t []seqTimes, levels []int, lines [][]nfCount) []Table {
 	lat := Table{Title: "latency per pod of the main network, by pod position", Unit: "ms", Columns: [2]string{"ours", "reference"}}
-	for _, op := range []struct {
-		name string
-		get  func(seqTimes) []time.Duration
-	}{{"ADD", func(s seqTimes) []time.Duration { return s.add }}, {"DEL", func(s seqTimes) []time.Duration { return s.del }}} {
-		o, r := ms(op.get(t[0])), ms(op.get(t[1]))
-		for _, b := range Buckets(pods) {
-			lat.Rows = append(lat.Rows, newRow(op.name+" pods "+b.String(), Summarize(b.Slice(o)), Summarize(b.Slice(r))))
-		}
-		lat.Rows = append(lat.Rows, newRow(op.name+" all", Summarize(o), Summarize(r)))
-	}
+	lat.Rows = bucketRows(pods, t, "ADD", " all", func(s seqTimes) []time.Duration { return s.add })
+	lat.Rows = append(lat.Rows, bucketRows(pods, t, "DEL", " all", func(s seqTimes) []time.Duration { return s.del })...)
 	// The loopback plugin's work does not depend on the pod count, so its
 	// buckets show how much the machine alone drifted during the run.
 	lo := Table{Title: "loopback network (containerd's cni-loopback) per pod, by pod position", Unit: "ms", Columns: [2]string{"ours", "reference"}}
-	for _, op := range []struct {
-		name string
-		get  func(seqTimes) []time.Duration
-	}{{"ADD lo", func(s seqTimes) []time.Duration { return s.addLo }}, {"DEL lo", func(s seqTimes) []time.Duration { return s.delLo }}} {
-		o, r := ms(op.get(t[0])), ms(op.get(t[1]))
-		for _, b := range Buckets(pods) {
-			lo.Rows = append(lo.Rows, newRow(op.name+" pods "+b.String(), Summarize(b.Slice(o)), Summarize(b.Slice(r))))
-		}
-		lo.Rows = append(lo.Rows, newRow(op.name, Summarize(o), Summarize(r)))
-	}
+	lo.Rows = bucketRows(pods, t, "ADD lo", "", func(s seqTimes) []time.Duration { return s.addLo })
+	lo.Rows = append(lo.Rows, bucketRows(pods, t, "DEL lo", "", func(s seqTimes) []time.Duration { return s.delLo })...)
 	nf := Table{Title: "netfilter lines in the node", Unit: "lines", Columns: [2]string{"ours", "reference"}}
 	labels := []string{"empty node", "0 pods (after 1 ADD+DEL)"}
 	for _, l := range levels {
@@ -216,6 +200,17 @@ func seqTables(pods int, t []seqTimes, levels []int, lines [][]nfCount) []Table 
 		}
 	}
 	return []Table{lat, lo, nf, rules}
+}
+
+// bucketRows are the rows of one op of both sets: one per pod bucket, then
+// one over all pods, labelled name+allSuffix.
+func bucketRows(pods int, t []seqTimes, name, allSuffix string, get func(seqTimes) []time.Duration) []Row {
+	var rows []Row
+	o, r := ms(get(t[0])), ms(get(t[1]))
+	for _, b := range Buckets(pods) {
+		rows = append(rows, newRow(name+" pods "+b.String(), Summarize(b.Slice(o)), Summarize(b.Slice(r))))
+	}
+	return append(rows, newRow(name+allSuffix, Summarize(o), Summarize(r)))
 }
 
 func contains(s []int, v int) bool {
