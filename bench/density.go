@@ -15,10 +15,12 @@ import (
 // holding -pods, and a probe pod is added and deleted on the four nodes in
 // turn, round after round, so both densities share the machine's noise.
 // Each probe gets a fresh namespace, as a real pod does. The order of the
-// four nodes is shuffled every round, and the machine is left alone for a
-// moment after each probe, so no node always runs right after another's
-// DEL, whose teardown the kernel partly does in the background (ours
-// leaves the veth's to a detached helper).
+// four nodes is shuffled every round, so no node always runs right after
+// the same other node's DEL, whose teardown the kernel partly does in the
+// background (ours leaves the veth's to a detached helper). A pause after
+// each probe was tried: it made every ADD slower by the machine's wake-up
+// from idle, the same for both sets, which is not what a node with pods
+// coming up sees.
 func densityScenario() scenario {
 	return scenario{
 		name:  "density",
@@ -30,10 +32,6 @@ func densityScenario() scenario {
 		run: runDensity,
 	}
 }
-
-// densityPause follows each probe: long enough for the kernel to finish a
-// veth's teardown (10-35 ms on a loaded 2-CPU machine).
-const densityPause = 0
 
 // densityLevels are the pod counts of the two nodes of a set: 10 (fewer
 // for small runs) and pods.
@@ -92,7 +90,6 @@ func runDensity(ctx context.Context, e *env, res *Result) error {
 			}
 			add[s.level][s.node] = append(add[s.level][s.node], a)
 			del[s.level][s.node] = append(del[s.level][s.node], d)
-			time.Sleep(densityPause)
 		}
 	}
 	for l, p := range pairs {
