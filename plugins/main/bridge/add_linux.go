@@ -39,7 +39,7 @@ type ipamOutcome struct {
 // allocation.
 func addAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, d deps) (_ *current.Result, err error) {
 	ipam := d.ipam(conf, c)
-	pod, err := openNetNS(c.Netns)
+	pod, err := cniplugin.OpenNetNS(c.Netns)
 	if err != nil {
 		return nil, err
 	}
@@ -230,12 +230,6 @@ func attachmentResult(att *attachment, sandbox string, ap *addrPlan) *current.Re
 		vl = &i
 	}
 	return buildResult(info(att.bridge), info(att.host), info(att.pod), vl, sandbox, ap)
-}
-
-// openNetNS opens the pod's namespace; a missing or invalid path is an
-// error of code 4 (CNI_NETNS), wrapping cniplugin.ErrNetNSGone when gone.
-func openNetNS(path string) (ns.NetNS, error) {
-	return cniplugin.OpenNetNS(path)
 }
 
 // validateAdd runs the read-only steps of ADD, the pod's interface name

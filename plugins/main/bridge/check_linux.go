@@ -29,7 +29,7 @@ func checkAttachment(ctx context.Context, c *cniplugin.Call, conf *netConf, res 
 	if err != nil {
 		return err
 	}
-	pod, err := openNetNS(c.Netns)
+	pod, err := cniplugin.OpenNetNS(c.Netns)
 	if err != nil {
 		return err
 	}

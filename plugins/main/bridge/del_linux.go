@@ -44,7 +44,7 @@ func deleteLinks(conf *netConf, c *cniplugin.Call) error {
 	if err != nil || deleted || c.Netns == "" {
 		return err
 	}
-	pod, err := openNetNS(c.Netns)
+	pod, err := cniplugin.OpenNetNS(c.Netns)
 	if errors.Is(err, cniplugin.ErrNetNSGone) {
 		c.Log.Info("netns already gone; its veth went with it")
 		return nil
