@@ -60,7 +60,7 @@ func runDensity(ctx context.Context, e *env, res *Result) error {
 		if _, err := p.warmUp(ctx, nil); err != nil {
 			return err
 		}
-		if filled[l], err = p.fill(ctx, n); err != nil {
+		if filled[l], err = p.addPods(ctx, n, nil, nil, nil); err != nil {
 			return err
 		}
 	}
@@ -92,7 +92,7 @@ func runDensity(ctx context.Context, e *env, res *Result) error {
 		}
 	}
 	for l, p := range pairs {
-		if err := p.empty(ctx, filled[l]); err != nil {
+		if err := p.delPods(ctx, filled[l], nil); err != nil {
 			return err
 		}
 		if err := p.checkLeaks(res); err != nil {
@@ -100,43 +100,6 @@ func runDensity(ctx context.Context, e *env, res *Result) error {
 		}
 	}
 	res.Tables = densityTables(low, high, add, del)
-	return nil
-}
-
-// fill adds n pods on every node of the pair, interleaved.
-func (p *pair) fill(ctx context.Context, n int) ([][]*Pod, error) {
-	pods := make([][]*Pod, len(p.nodes))
-	for k := 1; k <= n; k++ {
-		if err := stopped(ctx); err != nil {
-			return pods, err
-		}
-		for _, node := range p.e.order(k, p.nodes) {
-			i := p.index(node)
-			pod, err := p.newPod(i, k, nil)
-			if err != nil {
-				return pods, err
-			}
-			if _, _, err := p.add(ctx, i, pod); err != nil {
-				return pods, err
-			}
-			pods[i] = append(pods[i], pod)
-		}
-	}
-	return pods, nil
-}
-
-// empty deletes the pods fill added, last added first.
-func (p *pair) empty(ctx context.Context, pods [][]*Pod) error {
-	for i := range pods {
-		for k := len(pods[i]) - 1; k >= 0; k-- {
-			if err := stopped(ctx); err != nil {
-				return err
-			}
-			if _, _, err := p.del(ctx, i, pods[i][k]); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
 }
 

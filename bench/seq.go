@@ -66,7 +66,13 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 	}
 	levels := lineLevels(e.opts.Pods)
 	times := make([]seqTimes, len(p.nodes))
-	pods, err := p.seqAdd(ctx, name, caps, times, func(k int) error {
+	pods, err := p.addPods(ctx, e.opts.Pods, caps, func(i int, main, lo time.Duration) {
+		times[i].add = append(times[i].add, main)
+		times[i].addLo = append(times[i].addLo, lo)
+	}, func(k int) error {
+		if k%50 == 0 {
+			e.logf("%s: %d/%d pods added", name, k, e.opts.Pods)
+		}
 		if contains(levels, k) {
 			return p.countLines(lines)
 		}
@@ -75,7 +81,13 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 	if err != nil {
 		return err
 	}
-	if err := p.seqDel(ctx, pods, times); err != nil {
+	for i := range times {
+		times[i].del = make([]time.Duration, e.opts.Pods)
+		times[i].delLo = make([]time.Duration, e.opts.Pods)
+	}
+	if err := p.delPods(ctx, pods, func(i, k int, main, lo time.Duration) {
+		times[i].del[k-1], times[i].delLo[k-1] = main, lo
+	}); err != nil {
 		return err
 	}
 	if err := p.checkLeaks(res); err != nil {
@@ -85,17 +97,23 @@ func runSeq(ctx context.Context, e *env, res *Result, name, backend string, port
 	return nil
 }
 
-// seqAdd adds pods 1..Pods on every node, interleaved, recording the
-// times; after pod k on all nodes it calls after(k).
-func (p *pair) seqAdd(ctx context.Context, name string, caps func(int) map[string]any, times []seqTimes, after func(k int) error) ([][]*Pod, error) {
+// addPods adds pods 1..n on every node of the pair, interleaved (see
+// env.order). caps, when set, gives pod k's capability args; added, when
+// set, gets each ADD's times; after, when set, runs once pod k is on
+// every node.
+func (p *pair) addPods(ctx context.Context, n int, caps func(int) map[string]any, added func(i int, main, lo time.Duration), after func(k int) error) ([][]*Pod, error) {
 	pods := make([][]*Pod, len(p.nodes))
-	for k := 1; k <= p.e.opts.Pods; k++ {
+	for k := 1; k <= n; k++ {
 		if err := stopped(ctx); err != nil {
 			return pods, err
 		}
-		for _, n := range p.e.order(k, p.nodes) {
-			i := p.index(n)
-			pod, err := p.newPod(i, k, caps(k))
+		for _, node := range p.e.order(k, p.nodes) {
+			i := p.index(node)
+			var c map[string]any
+			if caps != nil {
+				c = caps(k)
+			}
+			pod, err := p.newPod(i, k, c)
 			if err != nil {
 				return pods, err
 			}
@@ -104,37 +122,36 @@ func (p *pair) seqAdd(ctx context.Context, name string, caps func(int) map[strin
 				return pods, err
 			}
 			pods[i] = append(pods[i], pod)
-			times[i].add = append(times[i].add, main)
-			times[i].addLo = append(times[i].addLo, lo)
+			if added != nil {
+				added(i, main, lo)
+			}
 		}
-		if k%50 == 0 {
-			p.e.logf("%s: %d/%d pods added", name, k, p.e.opts.Pods)
-		}
-		if err := after(k); err != nil {
-			return pods, err
+		if after != nil {
+			if err := after(k); err != nil {
+				return pods, err
+			}
 		}
 	}
 	return pods, nil
 }
 
-// seqDel deletes the pods last added first, so pod k goes with k pods
-// present, interleaved, recording the times by pod position.
-func (p *pair) seqDel(ctx context.Context, pods [][]*Pod, times []seqTimes) error {
-	for i := range times {
-		times[i].del = make([]time.Duration, p.e.opts.Pods)
-		times[i].delLo = make([]time.Duration, p.e.opts.Pods)
-	}
-	for k := p.e.opts.Pods; k >= 1; k-- {
+// delPods deletes the pods addPods added, the last added first, so pod k
+// goes with k pods present, interleaved. deleted, when set, gets each
+// DEL's times with the pod's position k.
+func (p *pair) delPods(ctx context.Context, pods [][]*Pod, deleted func(i, k int, main, lo time.Duration)) error {
+	for k := len(pods[0]); k >= 1; k-- {
 		if err := stopped(ctx); err != nil {
 			return err
 		}
-		for _, n := range p.e.order(k, p.nodes) {
-			i := p.index(n)
+		for _, node := range p.e.order(k, p.nodes) {
+			i := p.index(node)
 			main, lo, err := p.del(ctx, i, pods[i][k-1])
 			if err != nil {
 				return err
 			}
-			times[i].del[k-1], times[i].delLo[k-1] = main, lo
+			if deleted != nil {
+				deleted(i, k, main, lo)
+			}
 		}
 	}
 	return nil
