@@ -28,18 +28,9 @@ func TestPrivilegedLinks(t *testing.T) {
 	log := discardLog()
 	conf := mustConf(t, `{"cniVersion":"1.1.0","name":"n","type":"bridge","bridge":"br7","mtu":1400,"hairpinMode":true,
 		"portIsolation":true,"isGateway":true,"runtimeConfig":{"mac":"0a:58:00:00:00:07"},"ipam":{"type":"x"}}`)
-	lp := planLinks(conf, "cid", "eth0")
-	ap, err := planAddrs(conf, ipamResult(t, `{"cniVersion":"1.1.0","ips":[{"address":"10.7.0.5/24"},{"address":"fd00:7::5/64"}],
-		"routes":[{"dst":"0.0.0.0/0"},{"dst":"10.70.0.0/16"},{"dst":"::/0"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	podNS, err := ns.GetNS(pod.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer podNS.Close()
-	err = node.Do(func() error {
+	lp, ap, podNS := planAttachment(t, pod, conf, `{"cniVersion":"1.1.0","ips":[{"address":"10.7.0.5/24"},{"address":"fd00:7::5/64"}],
+		"routes":[{"dst":"0.0.0.0/0"},{"dst":"10.70.0.0/16"},{"dst":"::/0"}]}`)
+	err := node.Do(func() error {
 		br, err := ensureBridge(lp, log)
 		if err != nil {
 			return err
@@ -488,10 +479,10 @@ func TestPrivilegedPodLinkLocal(t *testing.T) {
 	}
 }
 
-// setUpPodEnd creates the bridge and the veth pair in node and runs the
-// whole pod setup in pod with the IPAM result ipamJSON; it returns the
-// attachment and the configured pod link, and fails the test on error.
-func setUpPodEnd(t *testing.T, node *testutil.Node, pod *testutil.Pod, conf *netConf, ipamJSON string) (*attachment, netlink.Link) {
+// planAttachment plans the links of conf's attachment "cid"/eth0 and its
+// addresses from the IPAM result ipamJSON, and opens pod's namespace,
+// closed when the test ends.
+func planAttachment(t *testing.T, pod *testutil.Pod, conf *netConf, ipamJSON string) (linkPlan, *addrPlan, ns.NetNS) {
 	t.Helper()
 	lp := planLinks(conf, "cid", "eth0")
 	ap, err := planAddrs(conf, ipamResult(t, ipamJSON))
@@ -502,10 +493,20 @@ func setUpPodEnd(t *testing.T, node *testutil.Node, pod *testutil.Pod, conf *net
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer podNS.Close()
+	t.Cleanup(func() { _ = podNS.Close() })
+	return lp, ap, podNS
+}
+
+// setUpPodEnd creates the bridge and the veth pair in node and runs the
+// whole pod setup in pod with the IPAM result ipamJSON; it returns the
+// attachment and the configured pod link, and fails the test on error.
+func setUpPodEnd(t *testing.T, node *testutil.Node, pod *testutil.Pod, conf *netConf, ipamJSON string) (*attachment, netlink.Link) {
+	t.Helper()
+	lp, ap, podNS := planAttachment(t, pod, conf, ipamJSON)
 	var (
 		att *attachment
 		l   netlink.Link
+		err error
 	)
 	err = node.Do(func() error {
 		if att, err = ensureAndSetupLinks(lp, podNS, discardLog()); err != nil {
